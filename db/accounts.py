@@ -1,0 +1,78 @@
+"""Users and API keys (async, for the API). The caller owns the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.tables import ApiKey, User
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+async def get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None:
+    return (await session.execute(select(User).where(User.email == email.lower()))).scalar_one_or_none()
+
+
+async def create_user(session: AsyncSession, *, email: str, hashed_password: str, role: str, now: datetime) -> User:
+    user = User(
+        id=uuid.uuid4(),
+        email=email.lower(),
+        hashed_password=hashed_password,
+        role=role,
+        is_active=True,
+        created_at=now,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def create_api_key(
+    session: AsyncSession, *, user_id: uuid.UUID, name: str, prefix: str, key_hash: str, now: datetime
+) -> ApiKey:
+    api_key = ApiKey(id=uuid.uuid4(), user_id=user_id, name=name, prefix=prefix, key_hash=key_hash, created_at=now)
+    session.add(api_key)
+    await session.flush()
+    return api_key
+
+
+async def find_active_api_key(session: AsyncSession, *, key_hash: str) -> ApiKey | None:
+    query = select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def touch_api_key(session: AsyncSession, *, api_key_id: uuid.UUID, now: datetime) -> None:
+    """Records use at most once a minute, so authentication is not a write per request."""
+    await session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == api_key_id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION),
+        )
+        .values(last_used_at=now)
+    )
+
+
+async def list_api_keys(session: AsyncSession, *, user_id: uuid.UUID) -> Sequence[ApiKey]:
+    query = (
+        select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None)).order_by(ApiKey.created_at.desc())
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def revoke_api_key(session: AsyncSession, *, api_key_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> bool:
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == api_key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

