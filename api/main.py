@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
-from celery import Celery
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
@@ -16,19 +15,13 @@ from api.metrics import RequestMetrics, metrics_endpoint
 from api.publisher import JobPublisher
 from api.routes import api_keys, auth, conversations, health, legacy, users
 from api.superuser import ensure_first_superuser
+from celeryconfig import make_celery
 from db.session import async_session_factory, make_async_engine
 from models.registry import check_served_models
 from settings import Settings, get_settings
 from workers.queues import job_finished_channel
 
 log = logging.getLogger(__name__)
-
-
-def _publishing_celery(settings: Settings) -> Celery:
-    celery = Celery("pixelated_empathy", set_as_current=False)
-    celery.config_from_object("celeryconfig")
-    celery.conf.broker_url = settings.broker_url
-    return celery
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,7 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_async_engine(settings)
         redis_client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3, socket_timeout=5)
         events = JobEvents(redis_client, job_finished_channel(settings))
-        publisher = JobPublisher(_publishing_celery(settings), settings)
+        publisher = JobPublisher(make_celery(settings), settings)
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = async_session_factory(engine)

