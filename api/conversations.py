@@ -69,18 +69,18 @@ async def submit(
         earlier = await _replay(session, settings, owner_id=owner_id, key=idempotency_key, fingerprint=fingerprint)
         if earlier is not None:
             return earlier
-    job = await jobs.create_job(
-        session,
-        owner_id=owner_id,
-        model=model,
-        input=body.model_dump(mode="json", include={"message", "context", "user_id"}),
-        webhook=str(body.webhook) if body.webhook else None,
-        webhook_events_filter=list(body.webhook_events_filter),
-        idempotency_key=idempotency_key,
-        request_hash=fingerprint if idempotency_key else None,
-        now=now,
-    )
     try:
+        job = await jobs.create_job(
+            session,
+            owner_id=owner_id,
+            model=model,
+            input=body.model_dump(mode="json", include={"message", "context", "user_id"}),
+            webhook=str(body.webhook) if body.webhook else None,
+            webhook_events_filter=list(body.webhook_events_filter),
+            idempotency_key=idempotency_key,
+            request_hash=fingerprint if idempotency_key else None,
+            now=now,
+        )
         await session.commit()
     except IntegrityError:
         # Another request with the same idempotency key committed first.

@@ -90,7 +90,8 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (
 
 
 def _platform_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, PlatformError)
+    if not isinstance(exc, PlatformError):  # registered for PlatformError only
+        raise TypeError(type(exc))
     if exc.status_code >= 500:
         log.warning("%s: %s", type(exc).__name__, exc.detail)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)

@@ -39,12 +39,12 @@ class CausalLM(Model):
 
     def load(self, device: str) -> None:
         self.device = resolve_device(device)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True, padding_side="left")
+        # B615 (unpinned hub revision) does not apply: local_files_only never downloads.
+        path, dtype = self.path, dtype_for(self.device)
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, padding_side="left")  # nosec B615
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(
-            self.path, local_files_only=True, dtype=dtype_for(self.device)
-        )
+        self.model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype)  # nosec B615
         self.model.to(self.device).eval()
 
     def prompt(self, item: ConversationInput) -> str:

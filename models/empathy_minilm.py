@@ -90,8 +90,9 @@ class EmpathyMiniLM(Model):
 
         self.device = resolve_device(device)
         path = str(get_model_path())
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.encoder = AutoModel.from_pretrained(path, local_files_only=True, dtype=dtype_for(self.device))
+        # B615 (unpinned hub revision) does not apply: local_files_only never downloads.
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)  # nosec B615
+        self.encoder = AutoModel.from_pretrained(path, local_files_only=True, dtype=dtype_for(self.device))  # nosec B615
         self.encoder.to(self.device).eval()
 
         prototypes, replies, crisis = load_data()

@@ -8,6 +8,7 @@ server never see each other's jobs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -66,19 +67,41 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def database_url(postgres_url: str) -> Iterator[str]:
+@contextlib.contextmanager
+def scratch_database(server_url: str, suffix: str) -> Iterator[str]:
     """A database of this run's own on the server, dropped at the end."""
     from db.session import sync_url
 
-    name = f"pe_test_{RUN_ID}"
-    admin = create_engine(sync_url(postgres_url), isolation_level="AUTOCOMMIT")
+    name = f"pe_test_{RUN_ID}_{suffix}"
+    admin = create_engine(sync_url(server_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_url: str) -> Iterator[str]:
+    """The database of the API and the worker."""
+    with scratch_database(postgres_url, "main") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def repository_engine(postgres_url: str, env: dict[str, str]) -> Iterator[Engine]:
+    """A migrated database that no worker or sweeper touches, for repository tests."""
+    from db.session import make_sync_engine
+    from settings import Settings
+
+    with scratch_database(postgres_url, "repo") as url:
+        migrate({**env, "DATABASE_URL": url})
+        engine = make_sync_engine(Settings(DATABASE_URL=url, ENVIRONMENT="test"))
+        yield engine
+        engine.dispose()
 
 
 def service_env(*, database_url: str, redis_url: str, queue_prefix: str, **overrides: str) -> dict[str, str]:
@@ -130,22 +153,14 @@ def settings(env: dict[str, str]):
     return get_settings()
 
 
-def migrate(env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True)
+def migrate(env: dict[str, str], *args: str) -> None:
+    command = args or ("upgrade", "head")
+    subprocess.run([sys.executable, "-m", "alembic", *command], cwd=ROOT, env=env, check=True)
 
 
 @pytest.fixture(scope="session")
 def migrated(env: dict[str, str]) -> None:
     migrate(env)
-
-
-@pytest.fixture(scope="session")
-def sync_engine(settings, migrated) -> Iterator[Engine]:
-    from db.session import make_sync_engine
-
-    engine = make_sync_engine(settings)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(scope="session")

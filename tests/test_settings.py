@@ -1,0 +1,35 @@
+import ipaddress
+
+import pytest
+from pydantic import ValidationError
+
+from settings import Settings
+
+
+@pytest.mark.parametrize("secret", ["changethis", "short-but-not-placeholder", ""])
+def test_production_refuses_weak_jwt_secrets(secret):
+    with pytest.raises(ValidationError, match="JWT_SECRET_KEY"):
+        Settings(ENVIRONMENT="production", JWT_SECRET_KEY=secret)
+
+
+def test_development_accepts_the_placeholder():
+    assert Settings(ENVIRONMENT="development").JWT_SECRET_KEY.get_secret_value() == "changethis"
+
+
+def test_lists_are_comma_separated_in_the_environment(monkeypatch):
+    monkeypatch.setenv("ENVIRONMENT", "test")
+    monkeypatch.setenv("SERVED_MODELS", "empathy-minilm, causal-lm")
+    monkeypatch.setenv("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+    monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE", "0,1,2.5")
+    settings = Settings()
+    assert settings.served_models == ["empathy-minilm", "causal-lm"]
+    assert [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")] == settings.WEBHOOK_ALLOWED_NETWORKS
+    assert settings.WEBHOOK_RETRY_SCHEDULE == [0, 1, 2.5]
+
+
+def test_defaults_follow_the_design():
+    settings = Settings(ENVIRONMENT="test")
+    assert settings.served_models == ["empathy-minilm"] == settings.worker_models
+    assert settings.API_PORT == 8000 and settings.FLOWER_PORT == 5555
+    assert settings.WEBHOOK_RETRY_SCHEDULE[:3] == [0, 5, 300]
+    assert settings.broker_url == settings.REDIS_URL
