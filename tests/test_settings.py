@@ -6,6 +6,13 @@ from pydantic import ValidationError
 from settings import Settings
 
 
+@pytest.fixture(autouse=True)
+def no_environment(monkeypatch):
+    """These tests read defaults: hide whatever the suite or the shell exported."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.mark.parametrize("secret", ["changethis", "short-but-not-placeholder", ""])
 def test_production_refuses_weak_jwt_secrets(secret):
     with pytest.raises(ValidationError, match="JWT_SECRET_KEY"):
