@@ -62,6 +62,15 @@ class Settings(BaseSettings):
         default_factory=lambda: list(DEFAULT_WEBHOOK_RETRY_SCHEDULE)
     )
 
+    RATE_LIMIT_ENABLED: bool = True
+    RATE_LIMIT_SUBMIT: str = "120/minute"
+    RATE_LIMIT_READ: str = "1200/minute"
+    RATE_LIMIT_LOGIN: str = "10/minute"
+    TRUSTED_PROXIES: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+    MAX_JOBS_IN_FLIGHT_PER_ACCOUNT: int = Field(default=1000, ge=1)
+    MAX_QUEUE_DEPTH: int = Field(default=100_000, ge=1)
+    MAX_BODY_BYTES: int = Field(default=64 * 1024, ge=1024)
+
     API_PORT: int = 8000
     FLOWER_PORT: int = 5555
     FLOWER_BASIC_AUTH: SecretStr | None = None
@@ -76,7 +85,12 @@ class Settings(BaseSettings):
     MAX_BATCH_SIZE: int = Field(default=32, ge=1)
 
     @field_validator(
-        "SERVED_MODELS", "WORKER_MODELS", "WEBHOOK_ALLOWED_NETWORKS", "WEBHOOK_RETRY_SCHEDULE", mode="before"
+        "SERVED_MODELS",
+        "WORKER_MODELS",
+        "WEBHOOK_ALLOWED_NETWORKS",
+        "WEBHOOK_RETRY_SCHEDULE",
+        "TRUSTED_PROXIES",
+        mode="before",
     )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
@@ -86,7 +100,7 @@ class Settings(BaseSettings):
     def _check_secret(self) -> Settings:
         secret = self.JWT_SECRET_KEY.get_secret_value()
         weak = secret.lower() in PLACEHOLDER_SECRETS or len(secret.encode()) < 32
-        if weak and self.ENVIRONMENT == "production":
+        if weak and self.ENVIRONMENT != "development":
             raise ValueError(
                 "JWT_SECRET_KEY is a placeholder or shorter than 32 bytes; "
                 "set a random one (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
@@ -94,6 +108,14 @@ class Settings(BaseSettings):
         if weak:
             logging.getLogger(__name__).warning("JWT_SECRET_KEY is weak: acceptable only for development")
         return self
+
+    @field_validator("RATE_LIMIT_SUBMIT", "RATE_LIMIT_READ", "RATE_LIMIT_LOGIN")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        parse_many(value)  # raises ValueError unless e.g. "120/minute" or "10/second;1000/hour"
+        return value
 
     @property
     def served_models(self) -> list[str]:

@@ -18,8 +18,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.backpressure import Backpressure
 from api.errors import InvalidRequest
 from api.job_events import JobEvents
+from api.metrics import JOBS_SUBMITTED
 from api.publisher import JobPublisher
 from api.schemas import ConversationRequest
 from db import jobs
@@ -55,6 +57,7 @@ def check_idempotency_key(key: str | None) -> str | None:
 async def submit(
     session: AsyncSession,
     publisher: JobPublisher,
+    backpressure: Backpressure,
     settings: Settings,
     *,
     owner_id: uuid.UUID,
@@ -69,6 +72,7 @@ async def submit(
         earlier = await _replay(session, settings, owner_id=owner_id, key=idempotency_key, fingerprint=fingerprint)
         if earlier is not None:
             return earlier
+    await backpressure.check(session, owner_id=owner_id)
     try:
         job = await jobs.create_job(
             session,
@@ -91,6 +95,7 @@ async def submit(
         if earlier is None:
             raise
         return earlier
+    JOBS_SUBMITTED.labels(model).inc()
     if not await publisher.enqueue(job.id, model):
         await jobs.mark_not_enqueued(session, job_id=job.id)
         await session.commit()

@@ -59,6 +59,14 @@ class InvalidRequest(PlatformError):
     detail = "invalid request"
 
 
+class TooManyRequests(PlatformError):
+    status_code = 429
+    detail = "too many requests"
+
+    def __init__(self, detail: Any = None, *, retry_after: int, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail, headers={**(headers or {}), "Retry-After": str(retry_after)})
+
+
 class InferenceFailed(PlatformError):
     status_code = 502
     detail = "inference failed"

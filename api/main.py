@@ -9,10 +9,13 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from api.backpressure import Backpressure
+from api.body_limit import BodySizeLimit
 from api.errors import install_error_handlers
 from api.job_events import JobEvents
 from api.metrics import RequestMetrics, metrics_endpoint
 from api.publisher import JobPublisher
+from api.rate_limits import RateLimiter
 from api.routes import api_keys, auth, conversations, health, legacy, users
 from api.superuser import ensure_first_superuser
 from celeryconfig import make_celery
@@ -40,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = redis_client
         app.state.job_events = events
         app.state.publisher = publisher
+        app.state.rate_limiter = RateLimiter(settings)
+        app.state.backpressure = Backpressure(settings)
         await events.start()
         await ensure_first_superuser(app.state.sessionmaker, settings)
         try:
@@ -57,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.MAX_BODY_BYTES)
     app.add_middleware(RequestMetrics)
     for module in (health, auth, api_keys, users, conversations, legacy):
         app.include_router(module.router)

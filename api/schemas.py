@@ -139,6 +139,7 @@ class Token(BaseModel):
 
 class ApiKeyCreate(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    expires_in_days: Annotated[int, Field(ge=1, le=3650)] | None = None
 
 
 class ApiKeyView(BaseModel):
@@ -147,6 +148,7 @@ class ApiKeyView(BaseModel):
     prefix: str
     created_at: datetime
     last_used_at: datetime | None
+    expires_at: datetime | None
 
 
 class ApiKeyCreated(ApiKeyView):
@@ -157,6 +159,11 @@ class UserCreate(Strict):
     email: EmailStr
     password: Annotated[str, StringConstraints(min_length=8, max_length=1024)]
     role: Role = Role.user
+
+
+class UserUpdate(Strict):
+    role: Role | None = None
+    is_active: bool | None = None
 
 
 class UserView(BaseModel):

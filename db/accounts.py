@@ -37,9 +37,24 @@ async def create_user(session: AsyncSession, *, email: str, hashed_password: str
 
 
 async def create_api_key(
-    session: AsyncSession, *, user_id: uuid.UUID, name: str, prefix: str, key_hash: str, now: datetime
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    name: str,
+    prefix: str,
+    key_hash: str,
+    now: datetime,
+    expires_at: datetime | None = None,
 ) -> ApiKey:
-    api_key = ApiKey(id=uuid.uuid4(), user_id=user_id, name=name, prefix=prefix, key_hash=key_hash, created_at=now)
+    api_key = ApiKey(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        name=name,
+        prefix=prefix,
+        key_hash=key_hash,
+        created_at=now,
+        expires_at=expires_at,
+    )
     session.add(api_key)
     await session.flush()
     return api_key
@@ -67,6 +82,24 @@ async def list_api_keys(session: AsyncSession, *, user_id: uuid.UUID) -> Sequenc
         select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None)).order_by(ApiKey.created_at.desc())
     )
     return (await session.execute(query)).scalars().all()
+
+
+async def list_users(session: AsyncSession, *, limit: int, offset: int) -> Sequence[User]:
+    query = select(User).order_by(User.created_at, User.id).limit(limit).offset(offset)
+    return (await session.execute(query)).scalars().all()
+
+
+async def update_user(
+    session: AsyncSession, *, user_id: uuid.UUID, role: str | None, is_active: bool | None
+) -> User | None:
+    values: dict[str, object] = {}
+    if role is not None:
+        values["role"] = role
+    if is_active is not None:
+        values["is_active"] = is_active
+    if values:
+        await session.execute(update(User).where(User.id == user_id).values(**values))
+    return await session.get(User, user_id, populate_existing=True)
 
 
 async def revoke_api_key(session: AsyncSession, *, api_key_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> bool:

@@ -60,8 +60,9 @@ TERMINAL_STATUSES = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.
 
 
 class Role(enum.StrEnum):
-    admin = "admin"
-    user = "user"
+    admin = "admin"  # manages users; sees and cancels every job
+    operator = "operator"  # sees and cancels every job; cannot manage users
+    user = "user"  # sees only their own jobs
 
 
 class Base(DeclarativeBase):
@@ -78,7 +79,7 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    __table_args__ = (CheckConstraint("role IN ('admin', 'user')", name="ck_users_role"),)
+    __table_args__ = (CheckConstraint("role IN ('admin', 'operator', 'user')", name="ck_users_role"),)
 
 
 class ApiKey(Base):
@@ -92,6 +93,7 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Job(Base):
@@ -132,6 +134,12 @@ class Job(Base):
             unique=True,
             postgresql_where=text("idempotency_key IS NOT NULL"),
             sqlite_where=text("idempotency_key IS NOT NULL"),
+        ),
+        Index(
+            "ix_jobs_owner_unfinished",
+            "owner_id",
+            postgresql_where=text("status IN ('queued', 'running')"),
+            sqlite_where=text("status IN ('queued', 'running')"),
         ),
         Index(
             "ix_jobs_unfinished",

@@ -130,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         env = configure(dict(os.environ), stack, var)
         subprocess.run([python, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True)
         api_port, flower_port = env["API_PORT"], env["FLOWER_PORT"]
-        stack.start("api", [python, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", api_port], env)
+        stack.start(
+            "api",
+            [python, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", api_port, "--no-proxy-headers"],
+            env,
+        )
         stack.start("worker", [python, "-m", "workers"], env)
         beat_schedule = str(var / "celerybeat-schedule")
         stack.start(

@@ -99,7 +99,7 @@ def repository_engine(postgres_url: str, env: dict[str, str]) -> Iterator[Engine
 
     with scratch_database(postgres_url, "repo") as url:
         migrate({**env, "DATABASE_URL": url})
-        engine = make_sync_engine(Settings(DATABASE_URL=url, ENVIRONMENT="test"))
+        engine = make_sync_engine(Settings(DATABASE_URL=url, ENVIRONMENT="development"))
         yield engine
         engine.dispose()
 
@@ -122,6 +122,9 @@ def service_env(*, database_url: str, redis_url: str, queue_prefix: str, **overr
         "QUEUED_STALE_SECONDS": "60",
         "JOB_LEASE_SECONDS": "60",
         "SYNC_TIMEOUT_SECONDS": "5",
+        "RATE_LIMIT_SUBMIT": "100000/minute",
+        "RATE_LIMIT_READ": "100000/minute",
+        "RATE_LIMIT_LOGIN": "100000/minute",
         "LOG_LEVEL": "INFO",
         "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",

@@ -8,7 +8,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import LoginRateLimit, SessionDep, SettingsDep
 from api.errors import NotAuthenticated
 from api.schemas import Token
 from api.security import create_access_token, verify_password
@@ -18,7 +18,7 @@ from db.tables import utcnow
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
-@router.post("/token", response_model=Token)
+@router.post("/token", response_model=Token, dependencies=[LoginRateLimit])
 async def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
 ) -> Token:

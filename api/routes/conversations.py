@@ -8,7 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from api import conversations
-from api.deps import CurrentUser, EventsDep, OwnerScope, PublisherDep, SessionDep, SettingsDep
+from api.deps import (
+    BackpressureDep,
+    CurrentUser,
+    EventsDep,
+    JobScope,
+    PublisherDep,
+    ReadRateLimit,
+    SessionDep,
+    SettingsDep,
+    SubmitRateLimit,
+)
 from api.errors import Conflict, NotFound
 from api.schemas import ConversationRequest, JobPage, JobView
 from db import jobs
@@ -24,13 +34,16 @@ def _describe(response: Response, view: JobView) -> JobView:
     return view
 
 
-@router.post("", status_code=202, response_model=JobView, responses={200: {"model": JobView}})
+@router.post(
+    "", status_code=202, response_model=JobView, responses={200: {"model": JobView}}, dependencies=[SubmitRateLimit]
+)
 async def submit_conversation(
     body: ConversationRequest,
     response: Response,
     user: CurrentUser,
     session: SessionDep,
     publisher: PublisherDep,
+    backpressure: BackpressureDep,
     events: EventsDep,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header()] = None,
@@ -40,7 +53,9 @@ async def submit_conversation(
     the job is finished (200), or after N seconds with the job as it is (202)."""
     key = conversations.check_idempotency_key(idempotency_key)
     wait = conversations.parse_prefer_wait(prefer, settings.LONG_POLL_MAX_SECONDS)
-    job = await conversations.submit(session, publisher, settings, owner_id=user.id, body=body, idempotency_key=key)
+    job = await conversations.submit(
+        session, publisher, backpressure, settings, owner_id=user.id, body=body, idempotency_key=key
+    )
     if wait:
         job = (
             await conversations.wait_until_finished(session, events, job_id=job.id, owner_id=user.id, wait_seconds=wait)
@@ -52,12 +67,12 @@ async def submit_conversation(
     return _describe(response, JobView.of(job))
 
 
-@router.get("/{job_id}", response_model=JobView)
+@router.get("/{job_id}", response_model=JobView, dependencies=[ReadRateLimit])
 async def get_conversation(
     job_id: uuid.UUID,
     session: SessionDep,
     events: EventsDep,
-    owner: OwnerScope,
+    owner: JobScope,
     settings: SettingsDep,
     wait: Annotated[float, Query(ge=0, le=60, description="Long-poll: seconds to wait for a terminal state")] = 0,
 ) -> JobView:
@@ -72,10 +87,10 @@ async def get_conversation(
     return JobView.of(job)
 
 
-@router.get("", response_model=JobPage)
+@router.get("", response_model=JobPage, dependencies=[ReadRateLimit])
 async def list_conversations(
     session: SessionDep,
-    owner: OwnerScope,
+    owner: JobScope,
     status: JobStatus | None = None,
     user_id: Annotated[str | None, Query(max_length=256, description="Your own end-user id")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -96,8 +111,8 @@ async def list_conversations(
     return JobPage(items=[JobView.of(job) for job in items], next_cursor=next_cursor)
 
 
-@router.post("/{job_id}/cancel", response_model=JobView)
-async def cancel_conversation(job_id: uuid.UUID, session: SessionDep, events: EventsDep, owner: OwnerScope) -> JobView:
+@router.post("/{job_id}/cancel", response_model=JobView, dependencies=[ReadRateLimit])
+async def cancel_conversation(job_id: uuid.UUID, session: SessionDep, events: EventsDep, owner: JobScope) -> JobView:
     """Queued or running → canceled; a running job's result is discarded. Finished: 409."""
     job = await jobs.cancel_job(session, job_id=job_id, owner_id=owner, now=utcnow())
     if job is None:

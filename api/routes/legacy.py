@@ -12,7 +12,15 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 
 from api import conversations
-from api.deps import CurrentUser, EventsDep, PublisherDep, SessionDep, SettingsDep
+from api.deps import (
+    BackpressureDep,
+    CurrentUser,
+    EventsDep,
+    PublisherDep,
+    SessionDep,
+    SettingsDep,
+    SubmitRateLimit,
+)
 from api.errors import Conflict, InferenceFailed, NotReadyInTime
 from api.schemas import ConversationRequest, JobView, LegacyConversationResponse
 from db.tables import JobStatus
@@ -23,6 +31,7 @@ router = APIRouter(tags=["conversations"])
 @router.post(
     "/conversation",
     response_model=LegacyConversationResponse,
+    dependencies=[SubmitRateLimit],
     responses={502: {"description": "the model failed"}, 504: {"description": "not finished in time"}},
 )
 async def converse(
@@ -30,12 +39,15 @@ async def converse(
     user: CurrentUser,
     session: SessionDep,
     publisher: PublisherDep,
+    backpressure: BackpressureDep,
     events: EventsDep,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> LegacyConversationResponse:
     key = conversations.check_idempotency_key(idempotency_key)
-    job = await conversations.submit(session, publisher, settings, owner_id=user.id, body=body, idempotency_key=key)
+    job = await conversations.submit(
+        session, publisher, backpressure, settings, owner_id=user.id, body=body, idempotency_key=key
+    )
     finished = await conversations.wait_until_finished(
         session, events, job_id=job.id, owner_id=user.id, wait_seconds=settings.SYNC_TIMEOUT_SECONDS
     )

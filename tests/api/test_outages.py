@@ -1,32 +1,15 @@
 """PostgreSQL or Redis unreachable: 503 with Retry-After, never a 500, never a lost job."""
 
-import contextlib
 from datetime import timedelta
 
 import pytest
 
-from api.main import create_app
 from api.security import create_access_token
 from db.tables import utcnow
-from settings import Settings
+from tests.support.apps import client_for
 
 DEAD_POSTGRES = "postgresql://postgres@127.0.0.1:1/nowhere"
 DEAD_REDIS = "redis://127.0.0.1:1/0"
-
-
-@contextlib.asynccontextmanager
-async def client_for(settings: Settings):
-    import httpx
-
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as http:
-            yield http
-
-
-def with_changes(settings: Settings, **changes: object) -> Settings:
-    return settings.model_copy(update=changes)
 
 
 @pytest.fixture
@@ -36,7 +19,7 @@ def token_headers(settings, account):
 
 
 async def test_database_down_is_503_with_retry_after(settings, token_headers):
-    async with client_for(with_changes(settings, DATABASE_URL=DEAD_POSTGRES, DB_CONNECT_TIMEOUT_SECONDS=2)) as http:
+    async with client_for(settings, DATABASE_URL=DEAD_POSTGRES, DB_CONNECT_TIMEOUT_SECONDS=2) as http:
         requests = [
             http.get("/v1/conversations", headers=token_headers),
             http.post("/v1/conversations", json={"message": "hi"}, headers=token_headers),
@@ -55,7 +38,7 @@ async def test_database_down_is_503_with_retry_after(settings, token_headers):
 
 async def test_redis_down_at_submit_still_accepts_and_completes_the_job(settings, worker, account, client):
     """The row is committed, the publish fails, the sweeper publishes it: 202, then done."""
-    async with client_for(with_changes(settings, REDIS_URL=DEAD_REDIS, BROKER_URL=DEAD_REDIS)) as http:
+    async with client_for(settings, REDIS_URL=DEAD_REDIS, BROKER_URL=DEAD_REDIS) as http:
         response = await http.post(
             "/v1/conversations", json={"message": "still there?", "model": "test-echo"}, headers=account.headers
         )

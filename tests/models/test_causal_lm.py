@@ -45,14 +45,14 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(model_dir):
-    built = build_model("causal-lm", Settings(ENVIRONMENT="test", MODEL_PATH=str(model_dir), MAX_NEW_TOKENS=8))
+    built = build_model("causal-lm", Settings(ENVIRONMENT="development", MODEL_PATH=str(model_dir), MAX_NEW_TOKENS=8))
     built.load("cpu")
     return built
 
 
 def test_registry_requires_a_model_path():
     with pytest.raises(ValueError, match="MODEL_PATH"):
-        build_model("causal-lm", Settings(ENVIRONMENT="test"))
+        build_model("causal-lm", Settings(ENVIRONMENT="development"))
 
 
 def test_batched_generation_with_left_padding_matches_one_by_one(model):

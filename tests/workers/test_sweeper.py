@@ -20,7 +20,7 @@ from workers.sweeper import sweep
 def isolated(repository_engine, env):
     """A runtime on the repository database, publishing under a prefix nobody consumes."""
     settings = Settings(
-        DATABASE_URL=env["DATABASE_URL"], REDIS_URL=env["REDIS_URL"], ENVIRONMENT="test",
+        DATABASE_URL=env["DATABASE_URL"], REDIS_URL=env["REDIS_URL"], ENVIRONMENT="development",
         QUEUE_PREFIX=f"sweep-{uuid.uuid4().hex[:8]}", MAX_ATTEMPTS=3, QUEUED_STALE_SECONDS=60,
     )  # fmt: skip
     client = redis.Redis.from_url(settings.REDIS_URL)
@@ -64,7 +64,7 @@ def test_unpublished_and_stale_jobs_are_published_fresh_ones_are_not(isolated, r
 def test_publish_failure_leaves_the_job_for_the_next_sweep(repository_engine, env):
     settings = Settings(
         DATABASE_URL=env["DATABASE_URL"], REDIS_URL=env["REDIS_URL"], BROKER_URL="redis://127.0.0.1:1/0",
-        ENVIRONMENT="test", QUEUE_PREFIX=f"sweep-{uuid.uuid4().hex[:8]}",
+        ENVIRONMENT="development", QUEUE_PREFIX=f"sweep-{uuid.uuid4().hex[:8]}",
     )  # fmt: skip
     client = redis.Redis.from_url(settings.REDIS_URL)
     runtime = WorkerRuntime(settings=settings, engine=repository_engine, redis=client, models={})
