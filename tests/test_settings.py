@@ -46,7 +46,7 @@ def test_defaults_follow_the_design():
 def test_weak_secrets_are_refused_outside_development(environment):
     with pytest.raises(ValidationError, match="JWT_SECRET_KEY"):
         Settings(ENVIRONMENT=environment)
-    assert Settings(ENVIRONMENT=environment, JWT_SECRET_KEY="k" * 32).ENVIRONMENT == environment
+    assert environment == Settings(ENVIRONMENT=environment, JWT_SECRET_KEY="k" * 32).ENVIRONMENT
 
 
 def test_rate_limits_must_parse():

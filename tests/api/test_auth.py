@@ -64,6 +64,18 @@ def _token(settings, **claims):
     return jwt.encode(payload, settings.JWT_SECRET_KEY.get_secret_value(), algorithm="HS256")
 
 
+def _tampered(token):
+    """Same header and signature, payload swapped for another subject's."""
+    import base64
+    import json
+
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["sub"] = "00000000-0000-0000-0000-000000000001"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"{header}.{forged}.{signature}"
+
+
 @pytest.mark.parametrize(
     "make_token",
     [
@@ -88,6 +100,17 @@ def _token(settings, **claims):
         pytest.param(lambda s, sub: _token(s), id="no-sub"),
         pytest.param(lambda s, sub: _token(s, sub="not-a-uuid"), id="bad-sub"),
         pytest.param(lambda s, sub: _token(s, sub="00000000-0000-0000-0000-000000000000"), id="unknown-user"),
+        pytest.param(lambda s, sub: _token(s, sub=sub, nbf=utcnow() + timedelta(minutes=5)), id="not-yet-valid"),
+        pytest.param(lambda s, sub: _token(s, sub=sub, iat=utcnow() + timedelta(minutes=5)), id="issued-in-future"),
+        pytest.param(
+            lambda s, sub: jwt.encode(
+                {"sub": sub, "iat": utcnow(), "exp": utcnow() + timedelta(minutes=5)},
+                s.JWT_SECRET_KEY.get_secret_value(),
+                algorithm="HS512",
+            ),
+            id="other-algorithm",
+        ),
+        pytest.param(lambda s, sub: _tampered(_token(s, sub=sub)), id="tampered-payload"),
     ],
 )
 async def test_untrustworthy_tokens_are_401(client, settings, account, make_token):

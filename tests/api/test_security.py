@@ -72,7 +72,7 @@ async def test_admins_cannot_lock_themselves_out(client, admin_headers):
         assert (await client.patch(f"/v1/users/{me['id']}", json=body, headers=admin_headers)).status_code == 409
 
 
-async def test_api_keys_expire(client, account, settings, repository_engine):
+async def test_api_keys_expire(client, account, settings):
     created = (
         await client.post("/v1/api-keys", json={"name": "short", "expires_in_days": 1}, headers=account.headers)
     ).json()
