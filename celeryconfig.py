@@ -13,7 +13,7 @@ from typing import Any
 from celery import Celery
 
 from settings import Settings
-from workers.queues import SWEEP_TASK, maintenance_queue
+from workers.queues import DISPATCH_WEBHOOKS_TASK, SWEEP_TASK, maintenance_queue, webhook_queue
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -55,7 +55,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": SWEEP_TASK,
                 "schedule": settings.SWEEP_INTERVAL_SECONDS,
                 "options": {"queue": maintenance_queue(settings), "expires": settings.SWEEP_INTERVAL_SECONDS},
-            }
+            },
+            "dispatch-webhooks": {
+                "task": DISPATCH_WEBHOOKS_TASK,
+                "schedule": settings.WEBHOOK_DISPATCH_INTERVAL_SECONDS,
+                "options": {
+                    "queue": webhook_queue(settings),
+                    "expires": settings.WEBHOOK_DISPATCH_INTERVAL_SECONDS,
+                },
+            },
         },
     }
 

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     MAX_QUEUE_DEPTH: int = Field(default=100_000, ge=1)
     MAX_BODY_BYTES: int = Field(default=64 * 1024, ge=1024)
 
+    WEBHOOK_TIMEOUT_SECONDS: float = Field(default=15.0, gt=0)
+    WEBHOOK_SECRET_GRACE_SECONDS: float = Field(default=24 * 3600.0, ge=0)
+    WEBHOOK_DISPATCH_INTERVAL_SECONDS: float = Field(default=2.0, gt=0)
+    WEBHOOK_WORKER_CONCURRENCY: int = Field(default=16, ge=1)
+    WORKER_ROLE: Literal["models", "webhooks"] = "models"
+
     API_PORT: int = 8000
     FLOWER_PORT: int = 5555
     FLOWER_BASIC_AUTH: SecretStr | None = None

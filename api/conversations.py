@@ -12,6 +12,7 @@ import binascii
 import contextlib
 import hashlib
 import json
+import socket
 import uuid
 from datetime import datetime, timedelta
 
@@ -27,6 +28,7 @@ from api.schemas import ConversationRequest
 from db import jobs
 from db.tables import Job, JobStatus, utcnow
 from settings import Settings
+from workers.webhook_targets import UnsafeWebhookTarget, check_addresses, parse_target
 
 RECHECK_SECONDS = 5.0
 RECHECK_SECONDS_WITHOUT_NOTIFICATIONS = 1.0
@@ -44,6 +46,18 @@ def resolve_model(body: ConversationRequest, settings: Settings) -> str:
         available = ", ".join(settings.served_models)
         raise InvalidRequest(f"unknown model {model!r}; this deployment serves: {available}")
     return model
+
+
+async def check_webhook_url(url: str, settings: Settings) -> None:
+    """SSRF guard at submit: the host must resolve, and only to public addresses (or allowed ones)."""
+    try:
+        target = parse_target(url)
+        infos = await asyncio.get_running_loop().getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        check_addresses(list(dict.fromkeys(str(info[4][0]) for info in infos)), settings.WEBHOOK_ALLOWED_NETWORKS)
+    except socket.gaierror:
+        raise InvalidRequest("webhook host does not resolve") from None
+    except UnsafeWebhookTarget as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 def check_idempotency_key(key: str | None) -> str | None:
@@ -66,6 +80,8 @@ async def submit(
 ) -> Job:
     """Creates, commits and enqueues a job; with an idempotency key, may return an earlier one."""
     model = resolve_model(body, settings)
+    if body.webhook is not None:
+        await check_webhook_url(str(body.webhook), settings)
     fingerprint = request_fingerprint(body, model)
     now = utcnow()
     if idempotency_key is not None:

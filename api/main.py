@@ -16,7 +16,7 @@ from api.job_events import JobEvents
 from api.metrics import RequestMetrics, metrics_endpoint
 from api.publisher import JobPublisher
 from api.rate_limits import RateLimiter
-from api.routes import api_keys, auth, conversations, health, legacy, users
+from api.routes import api_keys, auth, conversations, health, legacy, users, webhooks
 from api.superuser import ensure_first_superuser
 from celeryconfig import make_celery
 from db.session import async_session_factory, make_async_engine
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.MAX_BODY_BYTES)
     app.add_middleware(RequestMetrics)
-    for module in (health, auth, api_keys, users, conversations, legacy):
+    for module in (health, auth, api_keys, users, conversations, webhooks, legacy):
         app.include_router(module.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     return app

@@ -15,7 +15,7 @@ import anyio.to_thread
 from celery import Celery
 
 from settings import Settings
-from workers.queues import send_job
+from workers.queues import send_job, send_webhook_delivery
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,14 @@ class JobPublisher:
             log.warning("job %s committed but not enqueued (the sweeper will retry): %r", job_id, exc)
             return False
         return True
+
+    async def enqueue_deliveries(self, delivery_ids: list[uuid.UUID]) -> None:
+        """First webhook attempts go out at once; if this fails, the dispatcher finds them."""
+        for delivery_id in delivery_ids:
+            try:
+                await anyio.to_thread.run_sync(send_webhook_delivery, self._app, self._settings, delivery_id)
+            except Exception as exc:  # kombu and redis raise many kinds; the dispatcher will retry
+                log.warning("webhook delivery %s not published now: %r", delivery_id, exc)
 
     async def ping(self) -> None:
         """Raises unless the broker accepts a connection (Redis or RabbitMQ alike)."""

@@ -97,7 +97,8 @@ class JobView(BaseModel):
     urls: JobUrls
 
     @classmethod
-    def of(cls, job: Job) -> JobView:
+    def of(cls, job: Job | Any) -> JobView:
+        """From a `Job` or a Core row of the jobs table."""
         base = f"/v1/conversations/{job.id}"
         return cls(
             id=job.id,
@@ -115,6 +116,11 @@ class JobView(BaseModel):
             metrics=job.metrics,
             urls=JobUrls(get=base, cancel=f"{base}/cancel"),
         )
+
+
+def webhook_event_body(event_type: str, job: Any, now: datetime) -> dict[str, Any]:
+    """A webhook's body: the event, when it happened, and the job object of the API."""
+    return {"type": event_type, "timestamp": now.isoformat(), "data": JobView.of(job).model_dump(mode="json")}
 
 
 class JobPage(BaseModel):
@@ -178,3 +184,48 @@ class Health(BaseModel):
     status: str
     service: str = "pixelated-empathy"
     version: str
+
+
+class WebhookSecretView(BaseModel):
+    key: str = Field(description="Standard Webhooks signing secret of your account (whsec_...)")
+    previous_valid_until: datetime | None = Field(
+        default=None, description="After a rotation: until when the previous secret also signs"
+    )
+
+
+class WebhookAttemptView(BaseModel):
+    attempt: int
+    attempted_at: datetime
+    status_code: int | None
+    duration: float
+    error: str | None
+
+
+class WebhookDeliveryView(BaseModel):
+    id: uuid.UUID
+    webhook_id: str = Field(description="The `webhook-id` header: the same on every attempt")
+    event: str
+    url: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    created_at: datetime
+    completed_at: datetime | None
+    attempt_log: list[WebhookAttemptView]
+
+    @classmethod
+    def of(cls, delivery: Any, attempts: list[Any]) -> WebhookDeliveryView:
+        return cls(
+            id=delivery.id,
+            webhook_id=f"msg_{delivery.id.hex}",
+            event=delivery.event,
+            url=delivery.url,
+            status=delivery.status,
+            attempts=delivery.attempts,
+            next_attempt_at=delivery.next_attempt_at if delivery.status in ("pending", "sending") else None,
+            last_status_code=delivery.last_status_code,
+            created_at=delivery.created_at,
+            completed_at=delivery.completed_at,
+            attempt_log=[WebhookAttemptView.model_validate(a, from_attributes=True) for a in attempts],
+        )

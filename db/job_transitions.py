@@ -28,6 +28,10 @@ class ClaimedJob:
     input: dict[str, Any]
     created_at: datetime
     attempt: int
+    webhook_events: tuple[str, ...] = ()  # events its webhook subscribed to; empty without one
+
+    def wants(self, event: str) -> bool:
+        return event in self.webhook_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +75,27 @@ def claim_jobs(
             started_at=now,
             lease_until=lease_until,
         )
-        .returning(_jobs.c.id, _jobs.c.model, _jobs.c.input, _jobs.c.created_at, _jobs.c.attempts)
+        .returning(
+            _jobs.c.id,
+            _jobs.c.model,
+            _jobs.c.input,
+            _jobs.c.created_at,
+            _jobs.c.attempts,
+            _jobs.c.webhook,
+            _jobs.c.webhook_events_filter,
+        )
     )
-    return [ClaimedJob(*row) for row in conn.execute(statement)]
+    return [
+        ClaimedJob(
+            id=row.id,
+            model=row.model,
+            input=row.input,
+            created_at=row.created_at,
+            attempt=row.attempts,
+            webhook_events=tuple(row.webhook_events_filter or ()) if row.webhook else (),
+        )
+        for row in conn.execute(statement)
+    ]
 
 
 def worker_lost_error(max_attempts: int) -> dict[str, str]:

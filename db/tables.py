@@ -151,4 +151,80 @@ class Job(Base):
     )
 
 
+class WebhookDeliveryStatus(enum.StrEnum):
+    pending = "pending"  # waiting for its next attempt
+    sending = "sending"  # an attempt is in progress (under a lease)
+    succeeded = "succeeded"  # the receiver answered 2xx
+    failed = "failed"  # every scheduled attempt failed
+    gone = "gone"  # the receiver answered 410: nothing more for this job
+
+
+class WebhookSecret(Base):
+    """An account's signing secrets: the current one, and a retired one during its grace period."""
+
+    __tablename__ = "webhook_secrets"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # NULL: current; else valid until
+
+    __table_args__ = (
+        Index(
+            "uq_webhook_secrets_current",
+            "user_id",
+            unique=True,
+            postgresql_where=text("retired_at IS NULL"),
+            sqlite_where=text("retired_at IS NULL"),
+        ),
+    )
+
+
+class WebhookDelivery(Base):
+    """The outbox: one row per event per job, written with the state change it reports."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column()
+    event: Mapped[str] = mapped_column(String(40))
+    url: Mapped[str] = mapped_column(String(2048))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(16), default=WebhookDeliveryStatus.pending.value)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status_code: Mapped[int | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'succeeded', 'failed', 'gone')", name="ck_webhook_deliveries_status"
+        ),
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('pending', 'sending')"),
+            sqlite_where=text("status IN ('pending', 'sending')"),
+        ),
+    )
+
+
+class WebhookAttempt(Base):
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column()
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status_code: Mapped[int | None] = mapped_column()
+    duration: Mapped[float] = mapped_column()
+    error: Mapped[str | None] = mapped_column(String(1000))
+
+
 jobs_table = cast(Table, Job.__table__)  # for Core statements (workers, sweeper)
+webhook_deliveries_table = cast(Table, WebhookDelivery.__table__)

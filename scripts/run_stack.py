@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             env,
         )
         stack.start("worker", [python, "-m", "workers"], env)
+        stack.start("webhooks", [python, "-m", "workers", "--role", "webhooks"], env)
         beat_schedule = str(var / "celerybeat-schedule")
         stack.start(
             "beat", [celery, "-A", "workers.app", "beat", "--schedule", beat_schedule, "--loglevel", "WARNING"], env

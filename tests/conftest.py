@@ -122,6 +122,10 @@ def service_env(*, database_url: str, redis_url: str, queue_prefix: str, **overr
         "QUEUED_STALE_SECONDS": "60",
         "JOB_LEASE_SECONDS": "60",
         "SYNC_TIMEOUT_SECONDS": "5",
+        "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+        "WEBHOOK_RETRY_SCHEDULE": "0,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5",
+        "WEBHOOK_TIMEOUT_SECONDS": "1.5",
+        "WEBHOOK_DISPATCH_INTERVAL_SECONDS": "0.5",
         "RATE_LIMIT_SUBMIT": "100000/minute",
         "RATE_LIMIT_READ": "100000/minute",
         "RATE_LIMIT_LOGIN": "100000/minute",
@@ -171,6 +175,20 @@ def worker(env: dict[str, str], migrated: None, tmp_path_factory: pytest.TempPat
     """One real Celery worker process (models loaded, beat embedded for the sweeper)."""
     logs = tmp_path_factory.mktemp("worker")
     process = start_worker(env, logs / "worker.log", "--beat", f"--schedule={logs / 'beat-schedule'}")
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def webhook_worker(
+    env: dict[str, str], worker: WorkerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    """A webhook-delivery worker process (the model worker's embedded beat runs its dispatcher)."""
+    logs = tmp_path_factory.mktemp("webhook-worker")
+    process = start_worker(env, logs / "worker.log", "--role", "webhooks")
     try:
         process.wait_ready()
         yield process

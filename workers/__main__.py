@@ -1,39 +1,48 @@
-"""Starts a model worker: `python -m workers [extra celery worker options]`.
+"""Starts a worker: `python -m workers [--role models|webhooks] [celery worker options]`.
 
-One process per accelerator (pin it with CUDA_VISIBLE_DEVICES). It consumes the queues
-of the models in WORKER_MODELS and the maintenance queue, with a thread pool: the
-model lives once in this process and the threads feed it.
+- `models` (default): one process per accelerator (pin it with CUDA_VISIBLE_DEVICES).
+  It loads the models in WORKER_MODELS, then consumes their queues and the maintenance
+  queue, with a thread pool feeding the one copy of each model.
+- `webhooks`: no model; sends webhook deliveries, many at a time (I/O bound).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import sys
 
-from settings import get_settings
-from workers.app import app
-from workers.queues import maintenance_queue, model_queue
 
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--role", choices=["models", "webhooks"], default=None)
+    known, extra = parser.parse_known_args(argv)
+    if known.role:
+        os.environ["WORKER_ROLE"] = known.role  # before settings are first read
 
-def worker_argv(extra: list[str]) -> list[str]:
+    from settings import get_settings
+    from workers.app import app
+    from workers.queues import maintenance_queue, model_queue, webhook_queue
+
     settings = get_settings()
-    queues = [model_queue(settings, name) for name in settings.worker_models]
-    queues.append(maintenance_queue(settings))
-    return [
-        "worker",
-        "--pool=threads",
-        f"--concurrency={settings.WORKER_CONCURRENCY}",
-        f"--queues={','.join(queues)}",
-        f"--hostname=model-{os.getpid()}@{socket.gethostname()}",
-        f"--loglevel={settings.LOG_LEVEL}",
-        *extra,
-    ]
-
-
-def main() -> None:
-    app.worker_main(worker_argv(sys.argv[1:]))
+    if settings.WORKER_ROLE == "webhooks":
+        queues, concurrency = [webhook_queue(settings)], settings.WEBHOOK_WORKER_CONCURRENCY
+    else:
+        queues = [model_queue(settings, name) for name in settings.worker_models] + [maintenance_queue(settings)]
+        concurrency = settings.WORKER_CONCURRENCY
+    app.worker_main(
+        [
+            "worker",
+            "--pool=threads",
+            f"--concurrency={concurrency}",
+            f"--queues={','.join(queues)}",
+            f"--hostname={settings.WORKER_ROLE}-{os.getpid()}@{socket.gethostname()}",
+            f"--loglevel={settings.LOG_LEVEL}",
+            *extra,
+        ]
+    )
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -13,6 +13,8 @@ from settings import Settings
 
 RUN_JOB_TASK = "pe.run_job"
 SWEEP_TASK = "pe.sweep"
+DELIVER_WEBHOOK_TASK = "pe.deliver_webhook"
+DISPATCH_WEBHOOKS_TASK = "pe.dispatch_webhooks"
 
 
 def model_queue(settings: Settings, model: str) -> str:
@@ -24,6 +26,11 @@ def maintenance_queue(settings: Settings) -> str:
     return f"{settings.QUEUE_PREFIX}.maintenance"
 
 
+def webhook_queue(settings: Settings) -> str:
+    """Webhook deliveries have their own queue and workers: a slow receiver never holds a GPU."""
+    return f"{settings.QUEUE_PREFIX}.webhooks"
+
+
 def job_finished_channel(settings: Settings) -> str:
     """Redis pub/sub channel carrying the id of every job that reached a terminal state."""
     return f"{settings.QUEUE_PREFIX}:job-finished"
@@ -32,3 +39,7 @@ def job_finished_channel(settings: Settings) -> str:
 def send_job(celery: Celery, settings: Settings, job_id: uuid.UUID, model: str) -> None:
     """Publishes a job id (blocking). The task id is the job id, so Flower shows jobs by id."""
     celery.send_task(RUN_JOB_TASK, args=[str(job_id)], queue=model_queue(settings, model), task_id=str(job_id))
+
+
+def send_webhook_delivery(celery: Celery, settings: Settings, delivery_id: uuid.UUID) -> None:
+    celery.send_task(DELIVER_WEBHOOK_TASK, args=[str(delivery_id)], queue=webhook_queue(settings))

@@ -2,7 +2,8 @@
 
 claim (one statement) → run each model's jobs → finish (one statement) → notify.
 Ids that cannot be claimed (canceled, finished, held by a live lease) are dropped
-quietly: the guarded transitions make a redelivered message harmless.
+quietly: the guarded transitions make a redelivered message harmless. Webhook outbox
+rows are written in the same transaction as the transition they report.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 
+from api.schemas import webhook_event_body
 from db.job_transitions import ClaimedJob, JobResult, claim_jobs, fail_exhausted, finish_jobs
 from db.tables import utcnow
+from db.webhook_outbox import record_events
 from workers.inference import run_model
 from workers.runtime import WorkerRuntime
+from workers.webhook_delivery import publish_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,11 @@ def claim(runtime: WorkerRuntime, job_ids: Sequence[uuid.UUID]) -> list[ClaimedJ
         )
         unclaimed = set(job_ids) - {job.id for job in claimed}
         exhausted = fail_exhausted(conn, job_ids=list(unclaimed), now=now, max_attempts=settings.MAX_ATTEMPTS)
+        started = [job.id for job in claimed if job.wants("start")]
+        deliveries = record_events(conn, job_ids=started, trigger="start", now=now, render=webhook_event_body)
+        deliveries += record_events(conn, job_ids=exhausted, trigger="completed", now=now, render=webhook_event_body)
     runtime.notify_finished(exhausted)
+    publish_deliveries(runtime, deliveries)
     return claimed
 
 
@@ -56,13 +64,18 @@ def infer(runtime: WorkerRuntime, jobs: Sequence[ClaimedJob]) -> list[JobResult]
     return results
 
 
-def finish(runtime: WorkerRuntime, results: Sequence[JobResult]) -> list[uuid.UUID]:
+def finish(runtime: WorkerRuntime, jobs: Sequence[ClaimedJob], results: Sequence[JobResult]) -> list[uuid.UUID]:
+    now = utcnow()
     with runtime.engine.begin() as conn:
-        finished = finish_jobs(conn, results=results, now=utcnow())
+        finished = finish_jobs(conn, results=results, now=now)
+        done = set(finished)
+        subscribed = [job.id for job in jobs if job.id in done and job.wants("completed")]
+        deliveries = record_events(conn, job_ids=subscribed, trigger="completed", now=now, render=webhook_event_body)
     discarded = len(results) - len(finished)
     if discarded:
         log.info("discarded %d results of jobs canceled or reclaimed meanwhile", discarded)
     runtime.notify_finished(finished)
+    publish_deliveries(runtime, deliveries)
     return finished
 
 
@@ -71,4 +84,4 @@ def run_jobs(runtime: WorkerRuntime, job_ids: Sequence[uuid.UUID]) -> list[uuid.
     jobs = claim(runtime, job_ids)
     if not jobs:
         return []
-    return finish(runtime, infer(runtime, jobs))
+    return finish(runtime, jobs, infer(runtime, jobs))

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import redis
+from celery import Celery
 from sqlalchemy import Engine
 
 from db.session import make_sync_engine
@@ -28,11 +29,12 @@ class WorkerRuntime:
     redis: redis.Redis
     models: dict[str, Model]
     model_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    celery: Celery | None = None  # to publish follow-up work (webhook deliveries)
 
     @classmethod
-    def start(cls, settings: Settings) -> WorkerRuntime:
+    def start(cls, settings: Settings, celery: Celery | None = None) -> WorkerRuntime:
         models = {}
-        for name in settings.worker_models:
+        for name in settings.worker_models if settings.WORKER_ROLE == "models" else ():
             model = build_model(name, settings)
             model.load(settings.MODEL_DEVICE)
             model.predict([ConversationInput(message="Hello, I just wanted to talk for a minute.")])
@@ -44,6 +46,7 @@ class WorkerRuntime:
             redis=redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5),
             models=models,
             model_locks={name: threading.Lock() for name in models},
+            celery=celery,
         )
 
     def notify_finished(self, job_ids: Iterable[uuid.UUID]) -> None:
@@ -68,19 +71,17 @@ _lock = threading.Lock()
 _runtime: WorkerRuntime | None = None
 
 
-def init_runtime(settings: Settings) -> WorkerRuntime:
+def init_runtime(settings: Settings, celery: Celery | None = None) -> WorkerRuntime:
     global _runtime
     with _lock:
         if _runtime is None:
-            _runtime = WorkerRuntime.start(settings)
+            _runtime = WorkerRuntime.start(settings, celery)
         return _runtime
 
 
 def get_runtime() -> WorkerRuntime:
     if _runtime is None:
-        from settings import get_settings
-
-        return init_runtime(get_settings())
+        raise RuntimeError("the worker runtime is not initialised (worker_init did not run)")
     return _runtime
 
 

@@ -22,10 +22,13 @@ import redis
 import sqlalchemy.exc
 from celery import Celery
 
+from api.schemas import webhook_event_body
 from db.sweeps import fail_expired, mark_unenqueued, requeue_expired, take_unenqueued
 from db.tables import utcnow
+from db.webhook_outbox import record_events
 from workers.queues import send_job
 from workers.runtime import WorkerRuntime
+from workers.webhook_delivery import publish_deliveries
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -59,7 +62,9 @@ def sweep(runtime: WorkerRuntime, celery: Celery) -> SweepReport:
                 break
         to_publish += requeue_expired(conn, now=now, max_attempts=settings.MAX_ATTEMPTS, limit=BATCH)
         failed = fail_expired(conn, now=now, max_attempts=settings.MAX_ATTEMPTS)
+        deliveries = record_events(conn, job_ids=failed, trigger="completed", now=now, render=webhook_event_body)
     runtime.notify_finished(failed)
+    publish_deliveries(runtime, deliveries)
 
     unsent = []
     for job_id, model in to_publish:

@@ -10,10 +10,11 @@ from celery import signals
 
 from settings import get_settings
 from workers.app import app
-from workers.queues import RUN_JOB_TASK, SWEEP_TASK
+from workers.queues import DELIVER_WEBHOOK_TASK, DISPATCH_WEBHOOKS_TASK, RUN_JOB_TASK, SWEEP_TASK
 from workers.runner import run_jobs
 from workers.runtime import get_runtime, init_runtime, shutdown_runtime
 from workers.sweeper import sweep_quietly
+from workers.webhook_delivery import deliver, dispatch
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 @signals.worker_init.connect
 def _load_models(**_: Any) -> None:
     """Load before consuming: a worker takes no message until its model is warm."""
-    init_runtime(get_settings())
+    init_runtime(get_settings(), app)
 
 
 @signals.worker_shutdown.connect
@@ -29,16 +30,33 @@ def _close(**_: Any) -> None:
     shutdown_runtime()
 
 
+def _parse_id(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except (TypeError, ValueError, AttributeError):
+        log.error("dropping a message with a malformed id: %r", value)
+        return None
+
+
 @app.task(name=RUN_JOB_TASK, ignore_result=True)
 def run_job(job_id: str) -> None:
-    try:
-        parsed = uuid.UUID(job_id)
-    except (TypeError, ValueError):
-        log.error("dropping a message with a malformed job id: %r", job_id)
-        return
-    run_jobs(get_runtime(), [parsed])
+    parsed = _parse_id(job_id)
+    if parsed is not None:
+        run_jobs(get_runtime(), [parsed])
 
 
 @app.task(name=SWEEP_TASK, ignore_result=True, acks_late=False)
 def sweep() -> None:
     sweep_quietly(get_runtime(), app)
+
+
+@app.task(name=DELIVER_WEBHOOK_TASK, ignore_result=True)
+def deliver_webhook(delivery_id: str) -> None:
+    parsed = _parse_id(delivery_id)
+    if parsed is not None:
+        deliver(get_runtime(), parsed)
+
+
+@app.task(name=DISPATCH_WEBHOOKS_TASK, ignore_result=True, acks_late=False)
+def dispatch_webhooks() -> None:
+    dispatch(get_runtime(), app)

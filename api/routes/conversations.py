@@ -20,9 +20,10 @@ from api.deps import (
     SubmitRateLimit,
 )
 from api.errors import Conflict, NotFound
-from api.schemas import ConversationRequest, JobPage, JobView
+from api.schemas import ConversationRequest, JobPage, JobView, webhook_event_body
 from db import jobs
 from db.tables import JobStatus, utcnow
+from db.webhook_outbox import record_events
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
@@ -112,14 +113,23 @@ async def list_conversations(
 
 
 @router.post("/{job_id}/cancel", response_model=JobView, dependencies=[ReadRateLimit])
-async def cancel_conversation(job_id: uuid.UUID, session: SessionDep, events: EventsDep, owner: JobScope) -> JobView:
+async def cancel_conversation(
+    job_id: uuid.UUID, session: SessionDep, events: EventsDep, publisher: PublisherDep, owner: JobScope
+) -> JobView:
     """Queued or running → canceled; a running job's result is discarded. Finished: 409."""
-    job = await jobs.cancel_job(session, job_id=job_id, owner_id=owner, now=utcnow())
+    now = utcnow()
+    job = await jobs.cancel_job(session, job_id=job_id, owner_id=owner, now=now)
     if job is None:
         existing = await jobs.get_job(session, job_id=job_id, owner_id=owner)
         if existing is None:
             raise NotFound(NOT_FOUND)
         raise Conflict(f"conversation already {existing.status}; only queued or running jobs can be canceled")
+    deliveries = await session.run_sync(
+        lambda sync: record_events(
+            sync.connection(), job_ids=[job_id], trigger="completed", now=now, render=webhook_event_body
+        )
+    )
     await session.commit()
     await events.publish(job.id)
+    await publisher.enqueue_deliveries(deliveries)
     return JobView.of(job)

@@ -113,7 +113,7 @@ def launcher_factory(tmp_path):
 def test_make_run_serves_the_default_model_and_stops_cleanly(launcher_factory):
     stack = launcher_factory()
     stack.wait_ready()
-    assert set(stack.child_pids()) == {"redis", "api", "worker", "beat", "flower"}
+    assert set(stack.child_pids()) == {"redis", "api", "worker", "webhooks", "beat", "flower"}
     assert "redis://127.0.0.1:6379" not in stack.log()
     assert (stack.var / "pe.db").exists()
 
@@ -135,7 +135,7 @@ def test_make_run_serves_the_default_model_and_stops_cleanly(launcher_factory):
     assert httpx.get(f"{flower}/api/workers").status_code == 401
     password = (stack.var / "flower_password").read_text().strip()
     workers = httpx.get(f"{flower}/api/workers", params={"refresh": "true"}, auth=("admin", password), timeout=30)
-    assert workers.status_code == 200 and any(name.startswith("model-") for name in workers.json())
+    assert workers.status_code == 200 and any(name.startswith("models-") for name in workers.json())
 
     pids = stack.child_pids()
     stack.process.send_signal(signal.SIGINT)
