@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     DEFAULT_MODEL: str = "empathy-minilm"
     SERVED_MODELS: Annotated[list[str], NoDecode] = Field(default_factory=list)
     WORKER_MODELS: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    WORKER_CONCURRENCY: int = Field(default=8, ge=1)
+    WORKER_CONCURRENCY: int | None = Field(default=None, ge=1)
+    METRICS_PORT: int | None = None
     MODEL_BACKENDS: dict[str, str] = Field(default_factory=dict)
     MODEL_DEVICE: str = "auto"
     MODEL_PATH: str | None = None
@@ -132,6 +133,11 @@ class Settings(BaseSettings):
     def worker_models(self) -> list[str]:
         """The models a worker process loads and consumes jobs for."""
         return self.WORKER_MODELS or self.served_models
+
+    @property
+    def worker_concurrency(self) -> int:
+        """Task threads of a model worker: enough for a full batch running and the next filling."""
+        return self.WORKER_CONCURRENCY or 2 * self.MAX_BATCH_SIZE
 
     @property
     def broker_url(self) -> str:

@@ -6,9 +6,18 @@ the number of series stays bounded.
 
 from __future__ import annotations
 
+import os
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -47,5 +56,15 @@ class RequestMetrics:
             REQUEST_SECONDS.labels(scope["method"], template, str(status)).observe(time.perf_counter() - started)
 
 
+def _registry() -> CollectorRegistry:
+    """With several API processes (`uvicorn --workers N`), set PROMETHEUS_MULTIPROC_DIR to a
+    shared empty directory: each process writes its values there, and any of them serves the sum."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return REGISTRY
+
+
 async def metrics_endpoint(_: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)

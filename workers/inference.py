@@ -15,6 +15,7 @@ from typing import Any
 
 from db.job_transitions import ClaimedJob, JobResult
 from models.base import ConversationInput, ConversationOutput, Model
+from workers.metrics import observe_model_call
 
 log = logging.getLogger(__name__)
 ERROR_MESSAGE_LIMIT = 1000
@@ -67,6 +68,7 @@ def run_model(model: Model, jobs: Sequence[ClaimedJob], *, claimed_at: float) ->
             model, jobs[middle:], claimed_at=claimed_at
         )
     elapsed = time.perf_counter() - started
+    observe_model_call(model.name, len(jobs), elapsed)
     return [_success(job, output, elapsed, len(jobs), claimed_at) for job, output in zip(jobs, outputs, strict=True)]
 
 

@@ -31,6 +31,18 @@ def webhook_queue(settings: Settings) -> str:
     return f"{settings.QUEUE_PREFIX}.webhooks"
 
 
+def consumed_queues(settings: Settings) -> list[str]:
+    """The queues a worker of `settings.WORKER_ROLE` consumes."""
+    if settings.WORKER_ROLE == "webhooks":
+        return [webhook_queue(settings)]
+    return [model_queue(settings, name) for name in settings.worker_models] + [maintenance_queue(settings)]
+
+
+def consumed_queue_keys(settings: Settings) -> dict[str, str]:
+    """Queue name → its Redis list key (kombu prefixes every key with the deployment's prefix)."""
+    return {queue: f"{settings.QUEUE_PREFIX}:{queue}" for queue in consumed_queues(settings)}
+
+
 def job_finished_channel(settings: Settings) -> str:
     """Redis pub/sub channel carrying the id of every job that reached a terminal state."""
     return f"{settings.QUEUE_PREFIX}:job-finished"

@@ -20,6 +20,7 @@ from db.job_transitions import ClaimedJob, JobResult, claim_jobs, fail_exhausted
 from db.tables import utcnow
 from db.webhook_outbox import record_events
 from workers.inference import run_model
+from workers.metrics import BUSY, observe_finished
 from workers.runtime import WorkerRuntime
 from workers.webhook_delivery import publish_deliveries
 
@@ -59,8 +60,7 @@ def infer(runtime: WorkerRuntime, jobs: Sequence[ClaimedJob]) -> list[JobResult]
             error = {"type": "model_unavailable", "message": f"no worker here serves model {name!r}"}
             results += [JobResult(job_id=job.id, attempt=job.attempt, error=error) for job in group]
             continue
-        with runtime.model_locks[name]:
-            results += run_model(model, group, claimed_at=claimed_at)
+        results += run_model(model, group, claimed_at=claimed_at)
     return results
 
 
@@ -76,12 +76,17 @@ def finish(runtime: WorkerRuntime, jobs: Sequence[ClaimedJob], results: Sequence
         log.info("discarded %d results of jobs canceled or reclaimed meanwhile", discarded)
     runtime.notify_finished(finished)
     publish_deliveries(runtime, deliveries)
+    observe_finished(jobs, results, done, time.time())
     return finished
 
 
 def run_jobs(runtime: WorkerRuntime, job_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
     """Runs what can be claimed of `job_ids`; returns the ids whose results were committed."""
-    jobs = claim(runtime, job_ids)
-    if not jobs:
-        return []
-    return finish(runtime, jobs, infer(runtime, jobs))
+    started = time.perf_counter()
+    try:
+        jobs = claim(runtime, job_ids)
+        if not jobs:
+            return []
+        return finish(runtime, jobs, infer(runtime, jobs))
+    finally:
+        BUSY.inc(time.perf_counter() - started)

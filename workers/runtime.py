@@ -7,7 +7,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis
 from celery import Celery
@@ -17,6 +17,7 @@ from db.session import make_sync_engine
 from models.base import ConversationInput, Model
 from models.registry import build_model
 from settings import Settings
+from workers.batcher import DynamicBatcher
 from workers.queues import job_finished_channel
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ class WorkerRuntime:
     engine: Engine
     redis: redis.Redis
     models: dict[str, Model]
-    model_locks: dict[str, threading.Lock] = field(default_factory=dict)
     celery: Celery | None = None  # to publish follow-up work (webhook deliveries)
+    batcher: DynamicBatcher | None = None  # model workers feed their jobs through it
 
     @classmethod
     def start(cls, settings: Settings, celery: Celery | None = None) -> WorkerRuntime:
@@ -45,7 +46,6 @@ class WorkerRuntime:
             engine=make_sync_engine(settings, pool_size=4),
             redis=redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5),
             models=models,
-            model_locks={name: threading.Lock() for name in models},
             celery=celery,
         )
 
@@ -63,6 +63,8 @@ class WorkerRuntime:
             log.warning("could not publish %d job notifications: %s", len(ids), exc)
 
     def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.stop()
         self.engine.dispose()
         self.redis.close()
 

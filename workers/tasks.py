@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import uuid
+from functools import partial
 from typing import Any
 
 from celery import signals
 
 from settings import get_settings
 from workers.app import app
-from workers.queues import DELIVER_WEBHOOK_TASK, DISPATCH_WEBHOOKS_TASK, RUN_JOB_TASK, SWEEP_TASK
+from workers.batcher import DynamicBatcher
+from workers.metrics import serve as serve_metrics
+from workers.queues import DELIVER_WEBHOOK_TASK, DISPATCH_WEBHOOKS_TASK, RUN_JOB_TASK, SWEEP_TASK, consumed_queue_keys
 from workers.runner import run_jobs
 from workers.runtime import get_runtime, init_runtime, shutdown_runtime
 from workers.sweeper import sweep_quietly
@@ -20,9 +23,14 @@ log = logging.getLogger(__name__)
 
 
 @signals.worker_init.connect
-def _load_models(**_: Any) -> None:
+def _start(**_: Any) -> None:
     """Load before consuming: a worker takes no message until its model is warm."""
-    init_runtime(get_settings(), app)
+    settings = get_settings()
+    runtime = init_runtime(settings, app)
+    if runtime.models:
+        runtime.batcher = DynamicBatcher(partial(run_jobs, runtime), settings.MAX_BATCH_SIZE)
+    if settings.METRICS_PORT:
+        serve_metrics(settings.METRICS_PORT, runtime.redis, consumed_queue_keys(settings))
 
 
 @signals.worker_shutdown.connect
@@ -41,8 +49,12 @@ def _parse_id(value: str) -> uuid.UUID | None:
 @app.task(name=RUN_JOB_TASK, ignore_result=True)
 def run_job(job_id: str) -> None:
     parsed = _parse_id(job_id)
-    if parsed is not None:
-        run_jobs(get_runtime(), [parsed])
+    if parsed is None:
+        return
+    runtime = get_runtime()
+    if runtime.batcher is None:
+        raise RuntimeError("this worker serves no model")
+    runtime.batcher.run(parsed)
 
 
 @app.task(name=SWEEP_TASK, ignore_result=True, acks_late=False)

@@ -271,3 +271,14 @@ async def test_many_jobs_each_reach_exactly_one_terminal_state(client, worker, a
     finished = await asyncio.gather(*(wait_for(client, account.headers, job["id"]) for job in jobs))
     assert all(job["status"] == "succeeded" and job["attempts"] == 1 for job in finished)
     assert [job["output"]["response"] for job in finished] == [f"echo: job {i}" for i in range(40)]
+
+
+async def test_jobs_arriving_while_a_batch_runs_are_batched_together(client, worker, account):
+    slow = await submit_ok(client, account.headers, "sleep:1.5", model="test-slow")
+    await wait_for_status(client, account.headers, slow["id"], "running")
+    quick = await asyncio.gather(*(submit_ok(client, account.headers, f"q{i}", model="test-slow") for i in range(12)))
+    finished = await asyncio.gather(*(wait_for(client, account.headers, job["id"]) for job in quick))
+    sizes = [job["metrics"]["batch_size"] for job in finished]
+    assert max(sizes) > 1, sizes
+    assert all(job["output"]["metadata"]["batch_size"] == job["metrics"]["batch_size"] for job in finished)
+    assert [job["output"]["response"] for job in finished] == [f"echo: q{i}" for i in range(12)]

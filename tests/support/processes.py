@@ -19,6 +19,7 @@ READY_TIMEOUT_SECONDS = 120.0
 class WorkerProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
+    metrics_port: int | None = None
 
     @property
     def pid(self) -> int:
