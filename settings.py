@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     SWEEP_INTERVAL_SECONDS: float = 15.0
     QUEUED_STALE_SECONDS: float = 60.0
     MAX_BATCH_SIZE: int = Field(default=32, ge=1)
+    JOB_TIME_LIMIT_SECONDS: float = Field(default=600.0, gt=0)
+    MODEL_TIME_LIMITS: dict[str, float] = Field(default_factory=dict)
+    HARD_TIME_LIMIT_GRACE_SECONDS: float = Field(default=30.0, ge=0)
+    DB_RETRY_SECONDS: float = Field(default=300.0, ge=0)
+    RESULT_RETENTION_SECONDS: float | None = Field(default=30 * 24 * 3600.0, gt=0)
 
     @field_validator(
         "SERVED_MODELS",

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, or_, select, update
+from sqlalchemy import Connection, Select, and_, delete, or_, select, update
 
 from db.job_transitions import worker_lost_error
-from db.tables import JobStatus, jobs_table
+from db.tables import TERMINAL_STATUSES, JobStatus, jobs_table
 
 _jobs = jobs_table
 
@@ -81,6 +81,24 @@ def fail_expired(conn: Connection, *, now: datetime, max_attempts: int) -> list[
         .returning(_jobs.c.id)
     )
     return list(conn.execute(statement).scalars())
+
+
+def delete_finished(conn: Connection, *, completed_before: datetime, limit: int) -> int:
+    """Deletes up to `limit` finished jobs (with their webhook log) completed before the cut-off.
+
+    Small batches in short transactions: retention never holds long locks."""
+    ids = (
+        select(_jobs.c.id)
+        .where(
+            _jobs.c.status.in_([status.value for status in TERMINAL_STATUSES]),
+            _jobs.c.completed_at < completed_before,
+        )
+        .limit(limit)
+    )
+    taken = list(conn.execute(_lock(ids, conn)).scalars())
+    if not taken:
+        return 0
+    return conn.execute(delete(_jobs).where(_jobs.c.id.in_(taken))).rowcount
 
 
 def mark_unenqueued(conn: Connection, *, job_ids: Sequence[uuid.UUID]) -> None:

@@ -126,6 +126,12 @@ class Job(Base):
         ),
         Index("ix_jobs_owner_created", "owner_id", "created_at", "id"),
         Index("ix_jobs_created", "created_at", "id"),
+        Index(
+            "ix_jobs_finished",
+            "completed_at",
+            postgresql_where=text("status IN ('succeeded', 'failed', 'canceled')"),
+            sqlite_where=text("status IN ('succeeded', 'failed', 'canceled')"),
+        ),
         Index("ix_jobs_owner_client_user", "owner_id", "client_user_id"),
         Index(
             "uq_jobs_owner_idempotency_key",

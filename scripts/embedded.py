@@ -4,8 +4,10 @@ bundled binary. Used by the `make run` launcher and by the test suite."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -39,3 +41,35 @@ def wait_for_redis(url: str, timeout: float = 15.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+class EmbeddedRedis:
+    """A Redis server of our own on a fixed free port, that can be stopped and started again
+    (empty each time: it keeps nothing on disk, like a production Redis that lost its data)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(redis_server_argv(self.port, self.data_dir), stdout=subprocess.DEVNULL)
+        wait_for_redis(self.url)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def restart_pgserver(server: Any) -> None:
+    """Restarts a `pgserver` PostgreSQL in place (same socket, same data): connections drop."""
+    from pgserver._commands import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60)

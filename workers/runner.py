@@ -3,11 +3,13 @@
 claim (one statement) → run each model's jobs → finish (one statement) → notify.
 Ids that cannot be claimed (canceled, finished, held by a live lease) are dropped
 quietly: the guarded transitions make a redelivered message harmless. Webhook outbox
-rows are written in the same transaction as the transition they report.
+rows are written in the same transaction as the transition they report. Database
+writes are retried through an outage, with the results kept in memory meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -19,6 +21,7 @@ from api.schemas import webhook_event_body
 from db.job_transitions import ClaimedJob, JobResult, claim_jobs, fail_exhausted, finish_jobs
 from db.tables import utcnow
 from db.webhook_outbox import record_events
+from workers.db_retry import with_db_retry
 from workers.inference import run_model
 from workers.metrics import BUSY, observe_finished
 from workers.runtime import WorkerRuntime
@@ -29,20 +32,27 @@ log = logging.getLogger(__name__)
 
 def claim(runtime: WorkerRuntime, job_ids: Sequence[uuid.UUID]) -> list[ClaimedJob]:
     settings = runtime.settings
-    now = utcnow()
-    with runtime.engine.begin() as conn:
-        claimed = claim_jobs(
-            conn,
-            job_ids=job_ids,
-            now=now,
-            lease_until=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
-            max_attempts=settings.MAX_ATTEMPTS,
-        )
-        unclaimed = set(job_ids) - {job.id for job in claimed}
-        exhausted = fail_exhausted(conn, job_ids=list(unclaimed), now=now, max_attempts=settings.MAX_ATTEMPTS)
-        started = [job.id for job in claimed if job.wants("start")]
-        deliveries = record_events(conn, job_ids=started, trigger="start", now=now, render=webhook_event_body)
-        deliveries += record_events(conn, job_ids=exhausted, trigger="completed", now=now, render=webhook_event_body)
+
+    def transaction() -> tuple[list[ClaimedJob], list[uuid.UUID], list[uuid.UUID]]:
+        now = utcnow()
+        with runtime.engine.begin() as conn:
+            claimed = claim_jobs(
+                conn,
+                job_ids=job_ids,
+                now=now,
+                lease_until=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
+                max_attempts=settings.MAX_ATTEMPTS,
+            )
+            unclaimed = set(job_ids) - {job.id for job in claimed}
+            exhausted = fail_exhausted(conn, job_ids=list(unclaimed), now=now, max_attempts=settings.MAX_ATTEMPTS)
+            started = [job.id for job in claimed if job.wants("start")]
+            deliveries = record_events(conn, job_ids=started, trigger="start", now=now, render=webhook_event_body)
+            deliveries += record_events(
+                conn, job_ids=exhausted, trigger="completed", now=now, render=webhook_event_body
+            )
+        return claimed, exhausted, deliveries
+
+    claimed, exhausted, deliveries = with_db_retry(transaction, seconds=settings.DB_RETRY_SECONDS)
     runtime.notify_finished(exhausted)
     publish_deliveries(runtime, deliveries)
     return claimed
@@ -60,23 +70,31 @@ def infer(runtime: WorkerRuntime, jobs: Sequence[ClaimedJob]) -> list[JobResult]
             error = {"type": "model_unavailable", "message": f"no worker here serves model {name!r}"}
             results += [JobResult(job_id=job.id, attempt=job.attempt, error=error) for job in group]
             continue
-        results += run_model(model, group, claimed_at=claimed_at)
+        timer = runtime.watchdog.model_call(name, group) if runtime.watchdog else contextlib.nullcontext()
+        with timer:
+            results += run_model(model, group, claimed_at=claimed_at)
     return results
 
 
 def finish(runtime: WorkerRuntime, jobs: Sequence[ClaimedJob], results: Sequence[JobResult]) -> list[uuid.UUID]:
-    now = utcnow()
-    with runtime.engine.begin() as conn:
-        finished = finish_jobs(conn, results=results, now=now)
-        done = set(finished)
-        subscribed = [job.id for job in jobs if job.id in done and job.wants("completed")]
-        deliveries = record_events(conn, job_ids=subscribed, trigger="completed", now=now, render=webhook_event_body)
+    def transaction() -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+        now = utcnow()
+        with runtime.engine.begin() as conn:
+            finished = finish_jobs(conn, results=results, now=now)
+            done = set(finished)
+            subscribed = [job.id for job in jobs if job.id in done and job.wants("completed")]
+            deliveries = record_events(
+                conn, job_ids=subscribed, trigger="completed", now=now, render=webhook_event_body
+            )
+        return finished, deliveries
+
+    finished, deliveries = with_db_retry(transaction, seconds=runtime.settings.DB_RETRY_SECONDS)
     discarded = len(results) - len(finished)
     if discarded:
-        log.info("discarded %d results of jobs canceled or reclaimed meanwhile", discarded)
+        log.info("discarded %d results of jobs canceled, timed out or reclaimed meanwhile", discarded)
     runtime.notify_finished(finished)
     publish_deliveries(runtime, deliveries)
-    observe_finished(jobs, results, done, time.time())
+    observe_finished(jobs, results, set(finished), time.time())
     return finished
 
 
@@ -87,6 +105,8 @@ def run_jobs(runtime: WorkerRuntime, job_ids: Sequence[uuid.UUID]) -> list[uuid.
         jobs = claim(runtime, job_ids)
         if not jobs:
             return []
-        return finish(runtime, jobs, infer(runtime, jobs))
+        holding = runtime.watchdog.holding(jobs) if runtime.watchdog else contextlib.nullcontext()
+        with holding:
+            return finish(runtime, jobs, infer(runtime, jobs))
     finally:
         BUSY.inc(time.perf_counter() - started)

@@ -19,6 +19,7 @@ from models.registry import build_model
 from settings import Settings
 from workers.batcher import DynamicBatcher
 from workers.queues import job_finished_channel
+from workers.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class WorkerRuntime:
     models: dict[str, Model]
     celery: Celery | None = None  # to publish follow-up work (webhook deliveries)
     batcher: DynamicBatcher | None = None  # model workers feed their jobs through it
+    watchdog: Watchdog | None = None  # renews leases, enforces time limits
 
     @classmethod
     def start(cls, settings: Settings, celery: Celery | None = None) -> WorkerRuntime:
@@ -65,6 +67,8 @@ class WorkerRuntime:
     def close(self) -> None:
         if self.batcher is not None:
             self.batcher.stop()
+        if self.watchdog is not None:
+            self.watchdog.stop()
         self.engine.dispose()
         self.redis.close()
 

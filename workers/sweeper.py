@@ -23,7 +23,7 @@ import sqlalchemy.exc
 from celery import Celery
 
 from api.schemas import webhook_event_body
-from db.sweeps import fail_expired, mark_unenqueued, requeue_expired, take_unenqueued
+from db.sweeps import delete_finished, fail_expired, mark_unenqueued, requeue_expired, take_unenqueued
 from db.tables import utcnow
 from db.webhook_outbox import record_events
 from workers.queues import send_job
@@ -32,6 +32,7 @@ from workers.webhook_delivery import publish_deliveries
 
 log = logging.getLogger(__name__)
 BATCH = 500
+RETENTION_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class SweepReport:
     publish_failures: int
     failed_worker_lost: int
     redis_lost: bool
+    deleted: int = 0
 
 
 def _marker_key(runtime: WorkerRuntime) -> str:
@@ -85,7 +87,26 @@ def sweep(runtime: WorkerRuntime, celery: Celery) -> SweepReport:
         publish_failures=len(unsent),
         failed_worker_lost=len(failed),
         redis_lost=redis_lost,
+        deleted=apply_retention(runtime),
     )
+
+
+def apply_retention(runtime: WorkerRuntime, *, max_batches: int = 20) -> int:
+    """Deletes finished jobs older than `RESULT_RETENTION_SECONDS`, a batch per transaction."""
+    retention = runtime.settings.RESULT_RETENTION_SECONDS
+    if retention is None:
+        return 0
+    cutoff = utcnow() - timedelta(seconds=retention)
+    deleted = 0
+    for _ in range(max_batches):
+        with runtime.engine.begin() as conn:
+            count = delete_finished(conn, completed_before=cutoff, limit=RETENTION_BATCH)
+        deleted += count
+        if count < RETENTION_BATCH:
+            break
+    if deleted:
+        log.info("retention: deleted %d finished jobs completed before %s", deleted, cutoff.isoformat())
+    return deleted
 
 
 def sweep_quietly(runtime: WorkerRuntime, celery: Celery) -> SweepReport | None:

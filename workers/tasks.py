@@ -14,9 +14,10 @@ from workers.app import app
 from workers.batcher import DynamicBatcher
 from workers.metrics import serve as serve_metrics
 from workers.queues import DELIVER_WEBHOOK_TASK, DISPATCH_WEBHOOKS_TASK, RUN_JOB_TASK, SWEEP_TASK, consumed_queue_keys
-from workers.runner import run_jobs
+from workers.runner import finish, run_jobs
 from workers.runtime import get_runtime, init_runtime, shutdown_runtime
 from workers.sweeper import sweep_quietly
+from workers.watchdog import Watchdog
 from workers.webhook_delivery import deliver, dispatch
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ def _start(**_: Any) -> None:
     settings = get_settings()
     runtime = init_runtime(settings, app)
     if runtime.models:
+        runtime.watchdog = Watchdog(runtime.engine, settings, partial(finish, runtime))
         runtime.batcher = DynamicBatcher(partial(run_jobs, runtime), settings.MAX_BATCH_SIZE)
     if settings.METRICS_PORT:
         serve_metrics(settings.METRICS_PORT, runtime.redis, consumed_queue_keys(settings))

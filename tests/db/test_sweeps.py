@@ -46,3 +46,32 @@ def test_expired_leases_are_requeued_or_failed_by_attempts_left(repository_engin
     assert read_job(repository_engine, retry)["status"] == "queued"
     assert read_job(repository_engine, give_up)["error"]["type"] == "worker_lost"
     assert read_job(repository_engine, alive)["status"] == "running"
+
+
+def test_retention_deletes_only_old_finished_jobs_in_batches(repository_engine, owner):
+    from sqlalchemy import update
+
+    from db.sweeps import delete_finished
+    from db.tables import jobs_table
+
+    old = [insert_job(repository_engine, owner, status="succeeded", attempts=1) for _ in range(3)]
+    recent = insert_job(repository_engine, owner, status="failed", attempts=1)
+    unfinished = insert_job(repository_engine, owner)
+    with repository_engine.begin() as conn:
+        conn.execute(
+            update(jobs_table).where(jobs_table.c.id.in_(old)).values(completed_at=utcnow() - timedelta(days=40))
+        )
+        conn.execute(update(jobs_table).where(jobs_table.c.id == recent).values(completed_at=utcnow()))
+    cutoff = utcnow() - timedelta(days=30)
+    with repository_engine.begin() as conn:
+        assert delete_finished(conn, completed_before=cutoff, limit=2) == 2
+    with repository_engine.begin() as conn:
+        assert delete_finished(conn, completed_before=cutoff, limit=2) == 1
+        assert delete_finished(conn, completed_before=cutoff, limit=2) == 0
+    from sqlalchemy import select
+
+    with repository_engine.connect() as conn:
+        left = set(
+            conn.execute(select(jobs_table.c.id).where(jobs_table.c.id.in_([*old, recent, unfinished]))).scalars()
+        )
+    assert left == {recent, unfinished}
