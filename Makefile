@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint eval bench clean
+.PHONY: run test lint eval bench chaos clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ lint: $(STAMP)
 
 eval: $(STAMP)  ## top-1 emotion accuracy of the default model on the held-out set
 	$(PY) -m scripts.eval_emotions
+
+chaos: $(STAMP)  ## 2,000 jobs through worker kills and Redis/PostgreSQL restarts; fails on any lost or duplicated job
+	$(PY) -m scripts.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,8 @@ import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from db.outages import is_database_outage
+
 log = logging.getLogger(__name__)
 
 OUTAGE_RETRY_AFTER_SECONDS = 5
@@ -111,7 +113,7 @@ def _outage(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+    if is_database_outage(exc):
         return _outage(request, exc)
     return _unexpected(request, exc)
 

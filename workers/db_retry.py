@@ -11,18 +11,17 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-import sqlalchemy.exc
-from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_delay, wait_exponential
+
+from db.outages import is_database_outage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DISCONNECTS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
-
 
 def with_db_retry(operation: Callable[[], T], *, seconds: float) -> T:
     retrying = Retrying(
-        retry=retry_if_exception_type(DISCONNECTS),
+        retry=retry_if_exception(is_database_outage),
         wait=wait_exponential(multiplier=0.2, max=5),
         stop=stop_after_delay(seconds),
         before_sleep=before_sleep_log(log, logging.WARNING),

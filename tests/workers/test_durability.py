@@ -145,13 +145,13 @@ async def _submit(api, headers, receiver, message, model="test-slow") -> str:
     return str(response.json()["id"])
 
 
-async def _job(api, headers, job_id) -> dict:
+async def _job(api, headers, job_id):
     response = await api.get(f"/v1/conversations/{job_id}", headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-async def _until(api, headers, job_id, predicate, timeout=60.0) -> dict:
+async def _until(api, headers, job_id, predicate, timeout=60.0):
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
