@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 
 from db.session import sync_url
 from db.tables import WebhookDelivery, jobs_table
-from scripts.embedded import EmbeddedRedis, free_port, restart_pgserver
+from scripts.embedded import EmbeddedRedis, free_port, restart_pgserver, stop_pgserver
 
 ROOT = Path(__file__).resolve().parent.parent
 MACHINE_POSTGRES_RESTART = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main restart"
@@ -91,7 +91,7 @@ def own_services(var: Path) -> Services:
         redis_url=redis.url,
         restart_postgres=lambda: restart_pgserver(postgres),
         restart_redis=redis.restart,
-        cleanup=[redis.stop, postgres.cleanup],
+        cleanup=[redis.stop, lambda: stop_pgserver(postgres)],
     )
 
 

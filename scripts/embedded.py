@@ -3,6 +3,7 @@ bundled binary. Used by the `make run` launcher and by the test suite."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import time
@@ -73,3 +74,13 @@ def restart_pgserver(server: Any) -> None:
     from pgserver._commands import pg_ctl
 
     pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+
+
+def stop_pgserver(server: Any) -> None:
+    """Stops a `pgserver` PostgreSQL, restarted or not (its own cleanup only knows the first
+    postmaster process, so after a restart it would leave the server running)."""
+    from pgserver._commands import pg_ctl
+
+    with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+    server.cleanup()

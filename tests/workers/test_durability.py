@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from db.session import make_sync_engine
 from db.tables import WebhookDelivery
-from scripts.embedded import EmbeddedRedis, restart_pgserver
+from scripts.embedded import EmbeddedRedis, restart_pgserver, stop_pgserver
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TEST_MODELS, migrate, service_env
 from tests.factories import create_account, login
 from tests.support.apps import client_for
@@ -114,7 +114,7 @@ def stack(tmp_path_factory, env) -> Iterator[Stack]:
         beat.wait()
         receiver.close()
         redis.stop()
-        postgres.cleanup()
+        stop_pgserver(postgres)
 
 
 @pytest.fixture(scope="module")
