@@ -27,6 +27,9 @@ lint: $(STAMP)
 eval: $(STAMP)  ## top-1 emotion accuracy of the default model on the held-out set
 	$(PY) -m scripts.eval_emotions
 
+bench: $(STAMP)  ## raw model vs. plain FastAPI + Celery vs. this platform, side by side (BENCH_ARGS="--quick", "--model noop")
+	$(PY) -m scripts.bench $(BENCH_ARGS)
+
 chaos: $(STAMP)  ## 2,000 jobs through worker kills and Redis/PostgreSQL restarts; fails on any lost or duplicated job
 	$(PY) -m scripts.chaos $(CHAOS_ARGS)
 

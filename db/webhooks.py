@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.tables import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookSecret
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
+SECRET_PREFIX = "whsec_"  # noqa: S105  # nosec B105 (the format's prefix, not a secret)
 
 
 def new_secret() -> str:

@@ -108,7 +108,7 @@ def machine_services(args: argparse.Namespace) -> Services:
         admin.dispose()
 
     def shell(command: str) -> Any:
-        return lambda: subprocess.run(command, shell=True, check=False, capture_output=True)  # noqa: S602 - operator's own command
+        return lambda: subprocess.run(command, shell=True, check=False, capture_output=True)  # noqa: S602  # nosec B602 (the operator's own command)
 
     return Services(
         database_url=make_url(args.database_url).set(database=name).render_as_string(hide_password=False),
@@ -191,7 +191,7 @@ class Stack:
             time.sleep(0.3)
 
     def kill_a_worker(self) -> None:
-        victim = random.choice([w for w in self.workers if w.popen.poll() is None])  # noqa: S311
+        victim = random.choice([w for w in self.workers if w.popen.poll() is None])  # noqa: S311  # nosec B311 (not security)
         victim.signal(signal.SIGKILL)
         self.workers.remove(victim)
         self.start_worker()
@@ -258,7 +258,7 @@ async def drive(
         chaos += [("postgres", i) for i in range(args.postgres_restarts)]
         moments = sorted(
             (duration * (k + 1) / (len(chaos) + 1), action)
-            for k, (action, _) in enumerate(random.sample(chaos, len(chaos)))
+            for k, (action, _) in enumerate(random.sample(chaos, len(chaos)))  # nosec B311
         )
 
         async def inject() -> None:
