@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     LOG_LEVEL: str = "INFO"
 
     DATABASE_URL: str = "sqlite:///var/pe.db"
-    DB_POOL_SIZE: int = 10
+    DB_POOL_SIZE: int = 20
     DB_CONNECT_TIMEOUT_SECONDS: float = 5.0
 
     REDIS_URL: str = "redis://127.0.0.1:6379/0"

@@ -77,6 +77,7 @@ async def submit(
     owner_id: uuid.UUID,
     body: ConversationRequest,
     idempotency_key: str | None,
+    job_id: uuid.UUID | None = None,
 ) -> Job:
     """Creates, commits and enqueues a job; with an idempotency key, may return an earlier one."""
     model = resolve_model(body, settings)
@@ -92,6 +93,7 @@ async def submit(
     try:
         job = await jobs.create_job(
             session,
+            job_id=job_id or uuid.uuid4(),
             owner_id=owner_id,
             model=model,
             input=body.model_dump(mode="json", include={"message", "context", "user_id"}),
@@ -112,6 +114,7 @@ async def submit(
             raise
         return earlier
     JOBS_SUBMITTED.labels(model).inc()
+    backpressure.accepted(owner_id)
     if not await publisher.enqueue(job.id, model):
         await jobs.mark_not_enqueued(session, job_id=job.id)
         await session.commit()
@@ -132,6 +135,33 @@ async def _replay(
     return earlier
 
 
+async def submit_and_wait(
+    session: AsyncSession,
+    publisher: JobPublisher,
+    backpressure: Backpressure,
+    events: JobEvents,
+    settings: Settings,
+    *,
+    owner_id: uuid.UUID,
+    body: ConversationRequest,
+    idempotency_key: str | None,
+    wait_seconds: float,
+) -> Job:
+    """`submit`, then wait for the job to finish. The watch starts before the job is
+    published, so even a job finished at once is reported at once."""
+    job_id = uuid.uuid4()
+    with events.watch(job_id) as woken:
+        job = await submit(
+            session, publisher, backpressure, settings, owner_id=owner_id, body=body,
+            idempotency_key=idempotency_key, job_id=job_id,
+        )  # fmt: skip
+        watching = (job, woken) if job.id == job_id else None  # not an idempotent replay
+        finished = await wait_until_finished(
+            session, events, job_id=job.id, owner_id=owner_id, wait_seconds=wait_seconds, watching=watching
+        )
+    return finished or job
+
+
 async def wait_until_finished(
     session: AsyncSession,
     events: JobEvents,
@@ -139,24 +169,46 @@ async def wait_until_finished(
     job_id: uuid.UUID,
     owner_id: uuid.UUID | None,
     wait_seconds: float,
+    watching: tuple[Job, asyncio.Event] | None = None,
 ) -> Job | None:
     """The job once terminal, or as it is when `wait_seconds` run out; `None` if not visible.
 
     Between reads the transaction is closed, so no connection is held while waiting.
+    `watching` is a job this request just created, with the event that has watched it
+    since before it was published: no notification can have been missed, so the first
+    read is skipped.
     """
+    if watching is not None:
+        return await _wait(session, events, watching[1], job_id, owner_id, wait_seconds, known=watching[0])
+    with events.watch(job_id) as woken:
+        return await _wait(session, events, woken, job_id, owner_id, wait_seconds, known=None)
+
+
+async def _wait(
+    session: AsyncSession,
+    events: JobEvents,
+    woken: asyncio.Event,
+    job_id: uuid.UUID,
+    owner_id: uuid.UUID | None,
+    wait_seconds: float,
+    *,
+    known: Job | None,
+) -> Job | None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
-    with events.watch(job_id) as woken:
-        while True:
+    job = known
+    while True:
+        if known is None:
+            woken.clear()  # before the read: a notification arriving during it is kept
             job = await jobs.get_job(session, job_id=job_id, owner_id=owner_id)
             await session.commit()
-            remaining = deadline - loop.time()
-            if job is None or JobStatus(job.status).terminal or remaining <= 0:
-                return job
-            woken.clear()
-            recheck = RECHECK_SECONDS if events.connected.is_set() else RECHECK_SECONDS_WITHOUT_NOTIFICATIONS
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), timeout=min(remaining, recheck))
+        remaining = deadline - loop.time()
+        if job is None or JobStatus(job.status).terminal or remaining <= 0:
+            return job
+        recheck = RECHECK_SECONDS if events.connected.is_set() else RECHECK_SECONDS_WITHOUT_NOTIFICATIONS
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), timeout=min(remaining, recheck))
+        known = None  # from now on, read
 
 
 def encode_cursor(job: Job) -> str:

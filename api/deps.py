@@ -32,7 +32,7 @@ _bearer = HTTPBearer(auto_error=False, description="A JWT access token or an API
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -42,22 +42,22 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def _events(request: Request) -> JobEvents:
+async def _events(request: Request) -> JobEvents:
     events: JobEvents = request.app.state.job_events
     return events
 
 
-def _publisher(request: Request) -> JobPublisher:
+async def _publisher(request: Request) -> JobPublisher:
     publisher: JobPublisher = request.app.state.publisher
     return publisher
 
 
-def _backpressure(request: Request) -> Backpressure:
+async def _backpressure(request: Request) -> Backpressure:
     backpressure: Backpressure = request.app.state.backpressure
     return backpressure
 
 
-def _limiter(request: Request) -> RateLimiter:
+async def _limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
 
@@ -100,11 +100,12 @@ async def _user_for_api_key(request: Request, session: AsyncSession, key: str) -
     if not looks_like_api_key(key):
         raise NotAuthenticated("malformed API key")
     key_hash = hash_api_key(key)
-    api_key = await accounts.find_active_api_key(session, key_hash=key_hash)
+    found = await accounts.find_active_api_key(session, key_hash=key_hash)
     # The lookup is by SHA-256, which an attacker cannot steer byte by byte; the
     # constant-time comparison keeps the final check free of timing signal too.
-    if api_key is None or not hmac.compare_digest(api_key.key_hash, key_hash):
+    if found is None or not hmac.compare_digest(found[0].key_hash, key_hash):
         raise NotAuthenticated("invalid API key")
+    api_key, user = found
     now = utcnow()
     if api_key.expires_at is not None and api_key.expires_at <= now:
         raise NotAuthenticated("API key expired")
@@ -112,13 +113,13 @@ async def _user_for_api_key(request: Request, session: AsyncSession, key: str) -
         await accounts.touch_api_key(session, api_key_id=api_key.id, now=now)
         await session.commit()
     request.state.principal = f"key:{api_key.id}"
-    return await accounts.get_user(session, user_id=api_key.user_id)
+    return user
 
 
 CurrentUser = Annotated[User, Depends(_current_user)]
 
 
-def _admin(user: CurrentUser) -> User:
+async def _admin(user: CurrentUser) -> User:
     if user.role != Role.admin:
         raise PermissionDenied("admin role required")
     return user
@@ -127,7 +128,7 @@ def _admin(user: CurrentUser) -> User:
 AdminUser = Annotated[User, Depends(_admin)]
 
 
-def _job_scope(user: CurrentUser) -> uuid.UUID | None:
+async def _job_scope(user: CurrentUser) -> uuid.UUID | None:
     """Whose jobs the caller may see and cancel: admins and operators every job (`None`),
     users their own. Anything outside the scope answers 404, as if it did not exist."""
     return None if user.role in (Role.admin, Role.operator) else user.id

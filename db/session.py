@@ -64,7 +64,9 @@ def make_async_engine(settings: Settings) -> AsyncEngine:
         url,
         pool_size=settings.DB_POOL_SIZE,
         max_overflow=settings.DB_POOL_SIZE,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per checkout. A connection found dead is
+        # reported as an outage (503) and SQLAlchemy then replaces the whole pool.
+        pool_recycle=3600,
         pool_timeout=settings.DB_CONNECT_TIMEOUT_SECONDS,
         connect_args={"timeout": settings.DB_CONNECT_TIMEOUT_SECONDS},
     )
@@ -81,7 +83,7 @@ def make_sync_engine(settings: Settings, *, pool_size: int = 4) -> Engine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_recycle=3600,  # no pre-ping: workers retry their writes through disconnects
         connect_args={"connect_timeout": max(1, int(settings.DB_CONNECT_TIMEOUT_SECONDS))},
     )
 

@@ -54,15 +54,16 @@ async def submit_conversation(
     the job is finished (200), or after N seconds with the job as it is (202)."""
     key = conversations.check_idempotency_key(idempotency_key)
     wait = conversations.parse_prefer_wait(prefer, settings.LONG_POLL_MAX_SECONDS)
-    job = await conversations.submit(
-        session, publisher, backpressure, settings, owner_id=user.id, body=body, idempotency_key=key
-    )
     if wait:
-        job = (
-            await conversations.wait_until_finished(session, events, job_id=job.id, owner_id=user.id, wait_seconds=wait)
-            or job
-        )
+        job = await conversations.submit_and_wait(
+            session, publisher, backpressure, events, settings,
+            owner_id=user.id, body=body, idempotency_key=key, wait_seconds=wait,
+        )  # fmt: skip
         response.headers["Preference-Applied"] = f"wait={wait:g}"
+    else:
+        job = await conversations.submit(
+            session, publisher, backpressure, settings, owner_id=user.id, body=body, idempotency_key=key
+        )
     if JobStatus(job.status).terminal:
         response.status_code = 200
     return _describe(response, JobView.of(job))

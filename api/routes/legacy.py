@@ -45,13 +45,10 @@ async def converse(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> LegacyConversationResponse:
     key = conversations.check_idempotency_key(idempotency_key)
-    job = await conversations.submit(
-        session, publisher, backpressure, settings, owner_id=user.id, body=body, idempotency_key=key
-    )
-    finished = await conversations.wait_until_finished(
-        session, events, job_id=job.id, owner_id=user.id, wait_seconds=settings.SYNC_TIMEOUT_SECONDS
-    )
-    job = finished or job
+    job = await conversations.submit_and_wait(
+        session, publisher, backpressure, events, settings,
+        owner_id=user.id, body=body, idempotency_key=key, wait_seconds=settings.SYNC_TIMEOUT_SECONDS,
+    )  # fmt: skip
     location = {"Location": JobView.of(job).urls.get}
     if job.status == JobStatus.succeeded:
         return LegacyConversationResponse.model_validate(job.output)
