@@ -112,6 +112,12 @@ def _outage(request: Request, exc: Exception) -> JSONResponse:
     return _platform_error(request, ServiceUnavailable())
 
 
+def _overloaded(request: Request, exc: Exception) -> JSONResponse:
+    """No database connection came free in time: this process is saturated, not broken."""
+    log.warning("overloaded on %s %s: %r", request.method, request.url.path, exc)
+    return _platform_error(request, ServiceUnavailable("the service is overloaded; retry shortly", retry_after=1))
+
+
 def _database_error(request: Request, exc: Exception) -> JSONResponse:
     if is_database_outage(exc):
         return _outage(request, exc)
@@ -127,5 +133,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PlatformError, _platform_error)
     for error in OUTAGE_ERRORS:
         app.add_exception_handler(error, _outage)
+    app.add_exception_handler(sqlalchemy.exc.TimeoutError, _overloaded)
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

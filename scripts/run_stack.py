@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import secrets
@@ -26,17 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scripts.embedded import free_port, redis_server_argv, wait_for_redis
+from scripts.embedded import die_with_parent, free_port, redis_server_argv, wait_for_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 STOP_GRACE_SECONDS = 20.0
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Runs in each child before exec: SIGTERM it if the launcher dies, even by SIGKILL."""
-    with contextlib.suppress(OSError):  # not Linux: Ctrl-C still stops everything
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Stack:
@@ -45,7 +37,7 @@ class Stack:
         self.stopping = False
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, preexec_fn=die_with_parent)
         self.children.append((name, process))
         print(f"[run] started {name} (pid {process.pid})", flush=True)
         return process

@@ -8,7 +8,6 @@ server never see each other's jobs.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -19,10 +18,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
-from scripts.embedded import free_port
+from scripts.embedded import free_port, scratch_database
 from tests.support.processes import ROOT, WorkerProcess, start_worker
 
 RUN_ID = uuid.uuid4().hex[:10]
@@ -68,27 +66,10 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process.wait(timeout=10)
 
 
-@contextlib.contextmanager
-def scratch_database(server_url: str, suffix: str) -> Iterator[str]:
-    """A database of this run's own on the server, dropped at the end."""
-    from db.session import sync_url
-
-    name = f"pe_test_{RUN_ID}_{suffix}"
-    admin = create_engine(sync_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def database_url(postgres_url: str) -> Iterator[str]:
     """The database of the API and the worker."""
-    with scratch_database(postgres_url, "main") as url:
+    with scratch_database(postgres_url, f"pe_test_{RUN_ID}_main") as url:
         yield url
 
 
@@ -98,7 +79,7 @@ def repository_engine(postgres_url: str, env: dict[str, str]) -> Iterator[Engine
     from db.session import make_sync_engine
     from settings import Settings
 
-    with scratch_database(postgres_url, "repo") as url:
+    with scratch_database(postgres_url, f"pe_test_{RUN_ID}_repo") as url:
         migrate({**env, "DATABASE_URL": url})
         engine = make_sync_engine(Settings(DATABASE_URL=url, ENVIRONMENT="development"))
         yield engine
