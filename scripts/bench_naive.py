@@ -8,7 +8,7 @@ of the platform is used but the model interface, so what differs is the architec
     celery -A scripts.bench_naive:celery_app worker --pool=prefork --concurrency=N
     uvicorn scripts.bench_naive:api
 
-Configured by BENCH_NAIVE_* variables (scripts/bench.py sets them) and, for the model,
+Configured by BENCH_NAIVE_* variables (scripts/bench/naive.py sets them) and, for the model,
 by settings.py's MODEL_DEVICE and MODEL_BACKENDS.
 """
 

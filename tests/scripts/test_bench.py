@@ -7,8 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from scripts import bench
-from scripts.bench import Load, Point, Sample
+from scripts.bench.__main__ import parse_args
+from scripts.bench.chart import write_chart
+from scripts.bench.load import poisson_arrivals
+from scripts.bench.records import Load, Point, Sample
+from scripts.bench.report import build_report
+from scripts.bench.stats import headline, percentile, summarize, verdicts
+from scripts.bench.table import format_table
+from scripts.bench.workload import DEFAULT_BATCH, load_plan, make_plan
 
 
 def point(system: str, load: str, throughput: float, p50: float, p99: float, **extra) -> Point:
@@ -40,12 +46,12 @@ POINTS = [
 @pytest.mark.parametrize("q", [0, 1, 50, 95, 99, 100])
 def test_percentile_matches_numpy(q):
     values = [5.0, 1.0, 9.0, 3.0, 7.0, 2.0, 8.0]
-    assert bench.percentile(values, q) == pytest.approx(np.percentile(values, q))
+    assert percentile(values, q) == pytest.approx(np.percentile(values, q))
 
 
 def test_percentile_of_nothing_is_an_error():
     with pytest.raises(ValueError, match="nothing"):
-        bench.percentile([], 50)
+        percentile([], 50)
 
 
 def test_summarize_counts_latency_by_send_time_and_throughput_by_finish_time():
@@ -56,7 +62,7 @@ def test_summarize_counts_latency_by_send_time_and_throughput_by_finish_time():
         Sample(sent=2.5, done=3.5),  # finished after the window: latency only
         Sample(sent=2.6, done=2.7, error="RuntimeError: boom"),
     ]
-    result = bench.summarize("platform", Load("x", rate=2.0), samples, (1.0, 3.0), unfinished=1)
+    result = summarize("platform", Load("x", rate=2.0), samples, (1.0, 3.0), unfinished=1)
     assert result.throughput == pytest.approx(3 / 2.0)
     assert result.completed == 3
     assert result.errors == 1
@@ -71,18 +77,18 @@ def test_summarize_reads_the_jobs_own_metrics():
         {"queue_time": 0.006, "inference_time": 0.030, "batch_size": 3},
     ]
     samples = [Sample(sent=1.0, done=1.1, metrics=metrics[0]), Sample(sent=1.5, done=1.6, metrics=metrics[1])]
-    result = bench.summarize("platform", Load("x", rate=2.0), samples, (1.0, 2.0))
+    result = summarize("platform", Load("x", rate=2.0), samples, (1.0, 2.0))
     assert result.server == {
         "queue_p50_ms": pytest.approx(5.0),
         "inference_p50_ms": pytest.approx(20.0),
         "inference_p99_ms": pytest.approx(29.8),
         "batch_size_mean": 2.0,
     }
-    assert "model p50 ms" in bench.format_table([result], bench.headline([result]), "noop")
+    assert "model p50 ms" in format_table([result], headline([result]), "noop")
 
 
 def test_headline_ratios_at_saturation_and_overhead_at_the_lightest_load():
-    summary = bench.headline(POINTS)
+    summary = headline(POINTS)
     assert summary["raw_ceiling_jobs_per_s"] == 250.0
     assert summary["raw_best_batch_size"] == 32
     assert summary["model_batch1_ms"] == 10.0
@@ -94,7 +100,7 @@ def test_headline_ratios_at_saturation_and_overhead_at_the_lightest_load():
 
 
 def test_headline_without_raw_or_naive_leaves_ratios_out():
-    summary = bench.headline([p for p in POINTS if p.system == "platform"])
+    summary = headline([p for p in POINTS if p.system == "platform"])
     assert summary["platform_over_raw"] is None
     assert summary["platform_over_naive"] is None
     assert summary["overhead_p50_ms"] is None
@@ -102,21 +108,21 @@ def test_headline_without_raw_or_naive_leaves_ratios_out():
 
 
 def test_verdicts_apply_each_target_to_its_model():
-    summary = bench.headline(POINTS)
-    verdicts = bench.verdicts(summary, "empathy-minilm")
-    assert verdicts["platform_over_raw"].startswith("MISSED")
-    assert verdicts["overhead_p50_ms"].startswith("met")
-    assert verdicts["overhead_p99_ms"].startswith("met")
-    assert verdicts["platform_saturation_jobs_per_s"].startswith("n/a")
+    summary = headline(POINTS)
+    verdict = verdicts(summary, "empathy-minilm")
+    assert verdict["platform_over_raw"].startswith("MISSED")
+    assert verdict["overhead_p50_ms"].startswith("met")
+    assert verdict["overhead_p99_ms"].startswith("met")
+    assert verdict["platform_saturation_jobs_per_s"].startswith("n/a")
 
 
 def test_report_is_json_and_the_table_names_every_row():
-    report = bench.build_report(config={"model": "empathy-minilm"}, machine={"cores": 2}, points=POINTS, wall_seconds=1)
+    report = build_report(config={"model": "empathy-minilm"}, machine={"cores": 2}, points=POINTS, wall_seconds=1)
     again = json.loads(json.dumps(report))
     assert set(again) == {"config", "machine", "points", "summary", "targets", "wall_seconds"}
     assert len(again["points"]) == len(POINTS)
     assert {"system", "load", "offered", "throughput", "p50_ms", "p95_ms", "p99_ms"} <= set(again["points"][0])
-    table = bench.format_table(POINTS, report["summary"], "empathy-minilm")
+    table = format_table(POINTS, report["summary"], "empathy-minilm")
     assert "platform/raw at saturation:   0.800" in table
     assert "platform/naive at saturation: 2.500" in table
     assert "closed x128" in table
@@ -125,20 +131,20 @@ def test_report_is_json_and_the_table_names_every_row():
 
 def test_chart_is_a_png(tmp_path):
     path = tmp_path / "report.png"
-    bench.write_chart(POINTS, path)
+    write_chart(POINTS, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_poisson_arrivals_keep_their_rate_and_stay_in_time():
-    arrivals = bench.poisson_arrivals(200.0, 10.0, seed=1)
+    arrivals = poisson_arrivals(200.0, 10.0, seed=1)
     assert 1800 < len(arrivals) < 2200
     assert arrivals == sorted(arrivals)
     assert arrivals[0] >= 0 and arrivals[-1] < 10.0
 
 
 def test_load_plan_takes_fractions_of_the_raw_ceiling():
-    args = bench.parse_args(["--quick"])
-    loads = bench.load_plan(args, bench.make_plan(args), POINTS)
+    args = parse_args(["--quick"])
+    loads = load_plan(args, make_plan(args), POINTS)
     assert [(load.label, load.rate, load.clients) for load in loads] == [
         ("0.02x raw", 5.0, None),
         ("0.1x raw", 25.0, None),
@@ -147,7 +153,7 @@ def test_load_plan_takes_fractions_of_the_raw_ceiling():
 
 
 def test_noop_uses_fixed_rates():
-    args = bench.parse_args(["--model", "noop", "--quick", "--systems", "platform"])
-    loads = bench.load_plan(args, bench.make_plan(args), [])
+    args = parse_args(["--model", "noop", "--quick", "--systems", "platform"])
+    loads = load_plan(args, make_plan(args), [])
     assert [load.rate for load in loads] == [10.0, 100.0, None]
-    assert loads[-1].clients == 4 * bench.DEFAULT_BATCH
+    assert loads[-1].clients == 4 * DEFAULT_BATCH
