@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.tables import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookSecret
 
-SECRET_PREFIX = "whsec_"  # noqa: S105  # nosec B105 (the format's prefix, not a secret)
+# The Standard Webhooks format's prefix, not a secret.
+SECRET_PREFIX = "whsec_"  # noqa: S105  # nosec B105
 
 
 def new_secret() -> str:

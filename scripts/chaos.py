@@ -100,7 +100,8 @@ def machine_services(args: argparse.Namespace) -> Services:
     database_url = scratch.__enter__()
 
     def shell(command: str) -> Any:
-        return lambda: subprocess.run(command, shell=True, check=False, capture_output=True)  # noqa: S602  # nosec B602 (the operator's own command)
+        # The operator's own restart command, from the command line.
+        return lambda: subprocess.run(command, shell=True, check=False, capture_output=True)  # noqa: S602  # nosec B602
 
     return Services(
         database_url=database_url,
@@ -183,7 +184,8 @@ class Stack:
             time.sleep(0.3)
 
     def kill_a_worker(self) -> None:
-        victim = random.choice([w for w in self.workers if w.popen.poll() is None])  # noqa: S311  # nosec B311 (not security)
+        # Which worker dies is not a security decision.
+        victim = random.choice([w for w in self.workers if w.popen.poll() is None])  # noqa: S311  # nosec B311
         victim.signal(signal.SIGKILL)
         self.workers.remove(victim)
         self.start_worker()

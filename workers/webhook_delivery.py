@@ -51,7 +51,8 @@ def next_delay(schedule: list[float], attempts_made: int, retry_after: float | N
     """Seconds until the next attempt, or `None` when the schedule is used up."""
     if attempts_made >= len(schedule):
         return None
-    delay = schedule[attempts_made] * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311  # nosec B311 (jitter)
+    # Retry jitter, not a security decision.
+    delay = schedule[attempts_made] * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311  # nosec B311
     if retry_after is not None:
         delay = max(delay, retry_after)
     return min(delay, MAX_DELAY_SECONDS)
