@@ -96,13 +96,14 @@ def stop_pgserver(server: Any) -> None:
 @contextlib.contextmanager
 def scratch_database(server_url: str, prefix: str = "pe_scratch") -> Iterator[str]:
     """A new database on the server named by `server_url`, dropped at the end."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import NullPool, create_engine, text
     from sqlalchemy.engine import make_url
 
     from db.session import sync_url
 
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(sync_url(server_url), isolation_level="AUTOCOMMIT")
+    # A connection per statement: the server may have been restarted in between (make chaos).
+    admin = create_engine(sync_url(server_url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
