@@ -255,3 +255,14 @@ async def test_sigterm_finishes_the_batch_in_hand_and_loses_nothing(api, headers
         assert job["status"] == "succeeded"
         assert stack.completed_events(job_id) == 1
     assert (await _job(api, headers, ids[0]))["attempts"] == 1  # the batch in hand was finished, not redone
+
+
+async def test_workers_reconnect_on_their_own_after_a_redis_outage(api, headers, stack, only_workers):
+    worker = stack.start_worker()
+    stack.redis.stop()
+    await asyncio.sleep(3)  # long enough for the worker to notice and retry, not just blink
+    stack.redis.start()
+    ids = [await _submit(api, headers, stack.receiver, f"after outage {i}", model="test-echo") for i in range(5)]
+    for job_id in ids:
+        assert (await _until(api, headers, job_id, _terminal))["status"] == "succeeded"
+    assert worker.process.poll() is None, worker.log()[-3000:]
