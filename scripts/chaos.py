@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -38,6 +37,7 @@ from sqlalchemy import create_engine, func, select
 
 from db.session import sync_url
 from db.tables import WebhookDelivery, jobs_table
+from scripts.bench.processes import Child, Processes, wait_until
 from scripts.embedded import EmbeddedRedis, free_port, restart_pgserver, scratch_database, stop_pgserver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,24 +48,6 @@ MACHINE_REDIS_RESTART = (
     "--dir /var/lib/redis --logfile /var/log/redis/ci.log"
 )
 ADMIN = "chaos-admin@example.com"
-
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def ready(self) -> bool:
-        return " ready." in self.log.read_text(errors="replace")
-
-    def signal(self, signum: int) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signum)
-
-    def reap(self) -> None:
-        self.signal(signal.SIGKILL)
-        self.popen.wait()
 
 
 @dataclass
@@ -139,20 +121,13 @@ class Stack:
             "HF_HUB_OFFLINE": "1",
             "LOG_LEVEL": "WARNING",
         }
-        self.processes: list[Process] = []
-        self.workers: list[Process] = []
+        self.processes = Processes(var)
+        self.workers: list[Child] = []
 
-    def start(self, name: str, argv: list[str]) -> Process:
-        log = self.var / f"{name}-{len(self.processes)}.log"
-        with open(log, "wb") as out:
-            popen = subprocess.Popen(
-                argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        process = Process(name, popen, log)
-        self.processes.append(process)
-        return process
+    def start(self, name: str, argv: list[str]) -> Child:
+        return self.processes.start(f"{name}-{len(self.processes.children)}", argv, self.env)
 
-    def start_worker(self) -> Process:
+    def start_worker(self) -> Child:
         worker = self.start("worker", [sys.executable, "-m", "workers", "--loglevel=INFO"])
         self.workers.append(worker)
         return worker
@@ -177,11 +152,7 @@ class Stack:
         self.start("beat", [python, "-m", "celery", "-A", "workers.app", "beat", "--schedule", str(self.var / "beat")])
         for _ in range(workers):
             self.start_worker()
-        deadline = time.monotonic() + 180
-        while not all(worker.ready() for worker in self.workers):
-            if time.monotonic() > deadline:
-                raise TimeoutError("workers not ready")
-            time.sleep(0.3)
+        wait_until(lambda: all(" ready." in w.text() for w in self.workers), "workers", self.processes.children)
 
     def kill_a_worker(self) -> None:
         # Which worker dies is not a security decision.
@@ -191,13 +162,7 @@ class Stack:
         self.start_worker()
 
     def down(self) -> None:
-        for process in reversed(self.processes):
-            process.signal(signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for process in self.processes:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            process.reap()
+        self.processes.stop()
 
 
 async def _api_key(http: httpx.AsyncClient, password: str) -> str:

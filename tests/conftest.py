@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Engine
 
 from scripts.embedded import free_port, scratch_database
-from tests.support.processes import ROOT, WorkerProcess, start_worker
+from tests.support.processes import ROOT, WorkerProcess, running_worker
 
 RUN_ID = uuid.uuid4().hex[:10]
 TEST_MODELS = {
@@ -156,14 +156,11 @@ def migrated(env: dict[str, str]) -> None:
 def worker(env: dict[str, str], migrated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     """One real Celery worker process (models loaded, beat embedded for the sweeper)."""
     logs = tmp_path_factory.mktemp("worker")
-    worker_env = {**env, "METRICS_PORT": str(free_port())}
-    process = start_worker(worker_env, logs / "worker.log", "--beat", f"--schedule={logs / 'beat-schedule'}")
-    process.metrics_port = int(worker_env["METRICS_PORT"])
-    try:
-        process.wait_ready()
+    port = free_port()
+    beat = ("--beat", f"--schedule={logs / 'beat-schedule'}")
+    with running_worker({**env, "METRICS_PORT": str(port)}, logs / "worker.log", *beat) as process:
+        process.metrics_port = port
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="session")
@@ -172,12 +169,8 @@ def webhook_worker(
 ) -> Iterator[WorkerProcess]:
     """A webhook-delivery worker process (the model worker's embedded beat runs its dispatcher)."""
     logs = tmp_path_factory.mktemp("webhook-worker")
-    process = start_worker(env, logs / "worker.log", "--role", "webhooks")
-    try:
-        process.wait_ready()
+    with running_worker(env, logs / "worker.log", "--role", "webhooks") as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,3 +71,14 @@ def start_worker(env: dict[str, str], log_path: Path, *extra: str) -> WorkerProc
             start_new_session=True,
         )
     return WorkerProcess(process=process, log_path=log_path)
+
+
+@contextlib.contextmanager
+def running_worker(env: dict[str, str], log_path: Path, *extra: str) -> Iterator[WorkerProcess]:
+    """A worker process, ready, stopped (warm shutdown) at the end of the block."""
+    process = start_worker(env, log_path, *extra)
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
